@@ -1,0 +1,182 @@
+"""IndRNN: independently recurrent neural network (Li et al., CVPR 2018)."""
+
+from __future__ import annotations
+
+import math
+import weakref
+
+import torch
+from torch import Tensor, nn
+from torch.optim.optimizer import register_optimizer_step_post_hook
+
+from .base import State, last_valid
+from .cell_stack import Cell, CellStack
+from .kernels import check_activation, elementwise_recurrence
+from .norm import NORM_MODES, MaskedBatchNorm
+from .registry import register
+
+# Parameters whose values must stay inside [lo, hi]; clipped after every optimiser step.
+_BOUNDED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_HOOK = None
+
+
+def _clip_after_step(optimizer: torch.optim.Optimizer, args, kwargs) -> None:
+    with torch.no_grad():
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                bound = _BOUNDED.get(p)
+                if bound is not None:
+                    p.clamp_(-bound, bound)
+
+
+def bound_parameter(p: nn.Parameter, bound: float) -> None:
+    """Keep ``|p| <= bound`` after every optimiser step, whatever optimiser the user builds.
+
+    Uses a global optimiser post-step hook (installed once), so no training loop has to know.
+    """
+    global _HOOK
+    _BOUNDED[p] = bound
+    if _HOOK is None:
+        _HOOK = register_optimizer_step_post_hook(_clip_after_step)
+
+
+def resolve_u_max(u_max: float | None, gamma: float | None, max_len: int | None) -> float:
+    """|u| bound: given directly, or gamma^(1/max_len) (the IndRNN paper's gradient bound)."""
+    if u_max is not None and (gamma is not None or max_len is not None):
+        raise ValueError("indrnn: give either u_max or (gamma, max_len), not both")
+    if gamma is not None or max_len is not None:
+        if gamma is None or max_len is None or gamma <= 0 or max_len < 1:
+            raise ValueError("indrnn: gamma > 0 and max_len >= 1 must be given together")
+        return gamma ** (1.0 / max_len)
+    u_max = 1.0 if u_max is None else u_max
+    if u_max <= 0:
+        raise ValueError(f"indrnn: u_max must be positive, got {u_max}")
+    return float(u_max)
+
+
+class IndRNNCell(Cell):
+    """One IndRNN layer, one direction: h_t = act(W x_t + b + u ⊙ h_{t-1}).
+
+    ``batch_norm="frame"`` normalises W x_t per frame before the activation;
+    ``batch_norm="seq"`` normalises the output with statistics over all valid steps.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        activation: str = "relu",
+        u_max: float = 1.0,
+        u_init: tuple[float, float] | None = None,
+        batch_norm: str | None = None,
+    ):
+        super().__init__()
+        check_activation(activation)
+        if batch_norm is not None and batch_norm not in NORM_MODES:
+            raise ValueError(f"indrnn: batch_norm must be None, 'seq' or 'frame', got {batch_norm!r}")
+        self.hidden_size, self.activation, self.u_max, self.batch_norm = hidden_size, activation, u_max, batch_norm
+        self.input = nn.Linear(input_size, hidden_size, bias=batch_norm != "frame")
+        self.u = nn.Parameter(torch.empty(hidden_size))
+        lo, hi = u_init if u_init is not None else (0.0, u_max)
+        if not -u_max <= lo <= hi <= u_max:
+            raise ValueError(f"indrnn: u_init {tuple(u_init)} must lie inside [-{u_max}, {u_max}]")
+        self.u_init = (lo, hi)
+        self.norm = MaskedBatchNorm(hidden_size, batch_norm) if batch_norm else None
+        self.reset_parameters()
+        bound_parameter(self.u, u_max)
+
+    def reset_parameters(self) -> None:
+        fan_in = self.input.in_features
+        # relu units: He initialisation keeps activations at scale through deep stacks
+        gain = math.sqrt(2.0) if self.activation == "relu" else 1.0
+        nn.init.normal_(self.input.weight, 0.0, gain / math.sqrt(fan_in))
+        if self.input.bias is not None:
+            nn.init.zeros_(self.input.bias)
+        nn.init.uniform_(self.u, *self.u_init)
+
+    def forward(self, x: Tensor, lengths: Tensor, state: State) -> tuple[Tensor, Tensor]:
+        a = self.input(x)
+        if self.batch_norm == "frame":
+            a = self.norm(a, lengths)
+        u = self.u.clamp(-self.u_max, self.u_max)
+        h = elementwise_recurrence(a, u, state, self.activation)
+        final = last_valid(h, lengths)
+        if self.batch_norm == "seq":
+            h = self.norm(h, lengths)
+        return h, final
+
+
+@register(
+    "indrnn",
+    "h_t = relu(W x_t + u ⊙ h_{t-1} + b), |u| <= u_max",
+    "Li et al. 2018, Independently Recurrent Neural Network (IndRNN), CVPR",
+)
+class IndRNN(CellStack):
+    """Stacked IndRNN: h_t = act(W x_t + u ⊙ h_{t-1} + b), one recurrent weight per neuron.
+
+    Li, Li, Cook, Zhu, Gao (2018), "Independently Recurrent Neural Network (IndRNN):
+    Building a Longer and Deeper RNN", CVPR.
+
+    Args:
+        u_max: bound on |u|, kept after every optimiser step; or give ``gamma`` and ``max_len``
+            for the paper's bound gamma^(1/max_len).
+        u_init: (lo, hi) of the uniform initialisation of u; default U(0, u_max).
+        last_layer_u_init: (lo, hi) for the last layer only, e.g. the paper's classifier setting
+            (eps^(1/T), gamma^(1/T)).
+        activation: "relu" (paper) or "tanh".
+        batch_norm: None, "seq" (after the activation, statistics over all steps) or "frame"
+            (before the activation, per-frame statistics; for stateful language models).
+
+    Shapes: x (B, T, input_size) -> y (B, T, hidden_size * directions).
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        activation: str = "relu",
+        u_max: float | None = None,
+        gamma: float | None = None,
+        max_len: int | None = None,
+        u_init: tuple[float, float] | None = None,
+        last_layer_u_init: tuple[float, float] | None = None,
+        batch_norm: str | None = None,
+    ):
+        super().__init__(input_size, hidden_size, num_layers, bidirectional, dropout)
+        self.u_max = resolve_u_max(u_max, gamma, max_len)
+
+        def make(width: int, index: int) -> IndRNNCell:
+            last = index == num_layers - 1 and last_layer_u_init is not None
+            return IndRNNCell(
+                width,
+                hidden_size,
+                activation=activation,
+                u_max=self.u_max,
+                u_init=last_layer_u_init if last else u_init,
+                batch_norm=batch_norm,
+            )
+
+        self.build_cells(make)
+
+
+class PreActIndRNN(nn.Module):
+    """Batch norm, then one IndRNN layer (both directions if asked): the unit of the deep stacks.
+
+    x (B, T, input_size) -> (B, T, hidden_size * directions). Pre-activation order as in
+    "Deep Independently Recurrent Neural Network" (Li et al. 2019).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, bidirectional: bool, norm: str, **indrnn_opts):
+        super().__init__()
+        self.norm = MaskedBatchNorm(input_size, norm)
+        self.rnn = IndRNN(input_size, hidden_size, 1, bidirectional, **indrnn_opts)
+
+    @property
+    def output_size(self) -> int:
+        return self.rnn.output_size
+
+    def forward(self, x: Tensor, lengths: Tensor, state: State) -> tuple[Tensor, State]:
+        return self.rnn(self.norm(x, lengths), lengths, state)
