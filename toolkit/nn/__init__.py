@@ -11,6 +11,7 @@ See :mod:`toolkit.nn.base` for the contract every layer keeps.
 # registration order is the order `recur layers` lists them in
 from . import indrnn, res_indrnn, dense_indrnn, irnn, baselines  # noqa: F401
 from . import minimalrnn, cfn, leaky, delay, clockwork  # noqa: F401
+
 # isort: on
 from .base import RecurrentLayer, detach_state, map_state, select_state
 from .registry import available, build, count_params, info, num_params, options, width_for_params

@@ -66,7 +66,11 @@ class GRU(TorchRNN):
     ):
         super().__init__(input_size, hidden_size, num_layers, bidirectional, dropout)
         self.rnn = nn.GRU(
-            input_size, hidden_size, num_layers, batch_first=True, bidirectional=bidirectional,
+            input_size,
+            hidden_size,
+            num_layers,
+            batch_first=True,
+            bidirectional=bidirectional,
             dropout=dropout if num_layers > 1 else 0.0,
         )
 
@@ -87,6 +91,11 @@ class RNNTanh(TorchRNN):
     ):
         super().__init__(input_size, hidden_size, num_layers, bidirectional, dropout)
         self.rnn = nn.RNN(
-            input_size, hidden_size, num_layers, nonlinearity="tanh", batch_first=True,
-            bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0,
+            input_size,
+            hidden_size,
+            num_layers,
+            nonlinearity="tanh",
+            batch_first=True,
+            bidirectional=bidirectional,
+            dropout=dropout if num_layers > 1 else 0.0,
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import weakref
 
 import torch
 from torch import Tensor, nn
@@ -15,8 +14,7 @@ from .kernels import check_activation, elementwise_recurrence
 from .norm import NORM_MODES, MaskedBatchNorm
 from .registry import register
 
-# Parameters whose values must stay inside [lo, hi]; clipped after every optimiser step.
-_BOUNDED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_BOUND_ATTR = "_recur_abs_bound"
 _HOOK = None
 
 
@@ -24,7 +22,7 @@ def _clip_after_step(optimizer: torch.optim.Optimizer, args, kwargs) -> None:
     with torch.no_grad():
         for group in optimizer.param_groups:
             for p in group["params"]:
-                bound = _BOUNDED.get(p)
+                bound = getattr(p, _BOUND_ATTR, None)
                 if bound is not None:
                     p.clamp_(-bound, bound)
 
@@ -32,10 +30,11 @@ def _clip_after_step(optimizer: torch.optim.Optimizer, args, kwargs) -> None:
 def bound_parameter(p: nn.Parameter, bound: float) -> None:
     """Keep ``|p| <= bound`` after every optimiser step, whatever optimiser the user builds.
 
-    Uses a global optimiser post-step hook (installed once), so no training loop has to know.
+    The bound rides on the parameter itself; one global optimiser post-step hook (installed once)
+    clips every bounded parameter an optimiser has just updated, so no training loop has to know.
     """
     global _HOOK
-    _BOUNDED[p] = bound
+    setattr(p, _BOUND_ATTR, bound)
     if _HOOK is None:
         _HOOK = register_optimizer_step_post_hook(_clip_after_step)
 

@@ -53,7 +53,8 @@ class LeakyCell(Cell):
         alpha = self.alpha
         h, out = state, []
         for a_t in a.unbind(1):
-            h = torch.lerp(act(a_t + self.recurrent(h)), h, alpha)
+            f = act(a_t + self.recurrent(h))
+            h = f + alpha * (h - f)  # α h + (1 - α) f, in the wider of the two dtypes under autocast
             out.append(h)
         y = torch.stack(out, dim=1)
         return y, last_valid(y, lengths)

@@ -33,25 +33,25 @@ class MaskedBatchNorm(nn.Module):
 
     def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
         """x: (B, T, H), lengths: (B,) -> (B, T, H)."""
+        # statistics in at least float32, also when x is bf16/fp16 under autocast
+        xf = x.to(torch.promote_types(x.dtype, torch.float32))
         if self.training:
-            xf = x.float()
-            mask = length_mask(lengths, x.shape[1]).unsqueeze(-1).float()
+            mask = length_mask(lengths, x.shape[1]).unsqueeze(-1).to(xf.dtype)
             dims = (0, 1) if self.mode == "seq" else (0,)
-            count = mask.sum(dims)
+            count = mask.sum(dims)  # (1,) for seq, (T, 1) for frame
             mean = (xf * mask).sum(dims) / count.clamp(min=1)
             var = ((xf - mean) ** 2 * mask).sum(dims) / count.clamp(min=1)
             with torch.no_grad():
-                total = count.sum() if self.mode == "frame" else count
-                weights = count / total if self.mode == "frame" else 1.0
-                batch_mean = (mean * weights).sum(0) if self.mode == "frame" else mean
-                batch_var = (var * weights).sum(0) if self.mode == "frame" else var
-                n = float(total.reshape(-1)[0])
-                unbiased = batch_var * (n / max(n - 1.0, 1.0))
-                self.running_mean.lerp_(batch_mean, self.momentum)
-                self.running_var.lerp_(unbiased, self.momentum)
+                total = count.sum()
+                share = count / total  # frames weighted by how many sequences are valid there
+                batch_mean = (mean * share).sum(0) if self.mode == "frame" else mean
+                batch_var = (var * share).sum(0) if self.mode == "frame" else var
+                n = float(total)
+                self.running_mean.lerp_(batch_mean.to(self.running_mean.dtype), self.momentum)
+                self.running_var.lerp_((batch_var * (n / max(n - 1.0, 1.0))).to(self.running_var.dtype), self.momentum)
         else:
             mean, var = self.running_mean, self.running_var
-        y = (x.float() - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias
+        y = (xf - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias
         return y.to(x.dtype) if not torch.is_autocast_enabled(x.device.type) else y
 
     def extra_repr(self) -> str:

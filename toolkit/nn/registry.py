@@ -119,7 +119,5 @@ def width_for_params(
     best = min((lo, hi), key=lambda h: abs(num_params(name, input_size, h, num_layers, **opts) - budget))
     got = num_params(name, input_size, best, num_layers, **opts)
     if abs(got - budget) > tolerance * budget:
-        raise ValueError(
-            f"{name}: closest width {best} has {got} parameters, more than {tolerance:.0%} from {budget}"
-        )
+        raise ValueError(f"{name}: closest width {best} has {got} parameters, more than {tolerance:.0%} from {budget}")
     return best

@@ -60,7 +60,9 @@ class ResIndRNN(RecurrentLayer):
             units = []
             for i in range(size):
                 is_last = b == len(sizes) - 1 and i == size - 1
-                units.append(PreActIndRNN(width, hidden_size, bidirectional, norm, **(opts | (last if is_last else {}))))
+                units.append(
+                    PreActIndRNN(width, hidden_size, bidirectional, norm, **(opts | (last if is_last else {})))
+                )
             self.blocks.append(nn.ModuleList(units))
         self.final_norm = MaskedBatchNorm(width, norm)
 

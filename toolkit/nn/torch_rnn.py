@@ -22,6 +22,17 @@ class TorchRNN(RecurrentLayer):
     def _forward(self, x: Tensor, lengths: Tensor, state: State) -> tuple[Tensor, State]:
         hx = None
         if state is not None:
+            expected = (x.shape[0], self.num_layers * self.num_directions, self.hidden_size)
+            parts = 2 if isinstance(self.rnn, nn.LSTM) else 1
+            if (
+                not isinstance(state, (tuple, list))
+                or len(state) != parts
+                or any(not isinstance(s, Tensor) or tuple(s.shape) != expected for s in state)
+            ):
+                raise ValueError(
+                    f"{self.layer_name}: state must be the state returned by this layer: "
+                    f"{parts} tensor(s) of shape {expected}"
+                )
             hx = tuple(s.transpose(0, 1).contiguous() for s in state)
             hx = hx if isinstance(self.rnn, nn.LSTM) else hx[0]
         steps = x.shape[1]

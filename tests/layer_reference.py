@@ -1,0 +1,136 @@
+"""Step-by-step forms of each layer's equation, written from its parameters (for the tests)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def _loop(steps: int, h: Tensor, step) -> Tensor:
+    out = []
+    for t in range(steps):
+        h = step(t, h)
+        out.append(h)
+    return torch.stack(out, dim=1)
+
+
+def indrnn_cell(cell, x: Tensor, h0: Tensor | None = None) -> Tensor:
+    act = {"relu": torch.relu, "tanh": torch.tanh, "identity": lambda v: v}[cell.activation]
+    bias = cell.input.bias if cell.input.bias is not None else 0.0
+    h0 = torch.zeros(x.shape[0], cell.hidden_size, dtype=x.dtype) if h0 is None else h0
+
+    def step(t, h):
+        a = x[:, t] @ cell.input.weight.T + bias
+        if cell.batch_norm == "frame":  # evaluation mode: running statistics
+            n = cell.norm
+            a = (a - n.running_mean) / torch.sqrt(n.running_var + n.eps) * n.weight + n.bias
+        return act(a + cell.u * h)
+
+    y = _loop(x.shape[1], h0, step)
+    if cell.batch_norm == "seq":
+        n = cell.norm
+        y = (y - n.running_mean) / torch.sqrt(n.running_var + n.eps) * n.weight + n.bias
+    return y
+
+
+def minimalrnn_cell(cell, x: Tensor) -> Tensor:
+    def step(t, h):
+        z = torch.tanh(x[:, t] @ cell.phi.weight.T + cell.phi.bias)
+        u = torch.sigmoid(h @ cell.gate_h.weight.T + z @ cell.gate_z.weight.T + cell.gate_z.bias)
+        return u * h + (1 - u) * z
+
+    return _loop(x.shape[1], x.new_zeros(x.shape[0], cell.hidden_size), step)
+
+
+def cfn_cell(cell, x: Tensor) -> Tensor:
+    H = cell.hidden_size
+    Vt, Ve = cell.gates_in.weight[:H], cell.gates_in.weight[H:]
+    bt, be = cell.gates_in.bias[:H], cell.gates_in.bias[H:]
+    Ut, Ue = cell.recurrent.weight[:H], cell.recurrent.weight[H:]
+
+    def step(t, h):
+        theta = torch.sigmoid(h @ Ut.T + x[:, t] @ Vt.T + bt)
+        eta = torch.sigmoid(h @ Ue.T + x[:, t] @ Ve.T + be)
+        return theta * torch.tanh(h) + eta * torch.tanh(x[:, t] @ cell.candidate.weight.T)
+
+    return _loop(x.shape[1], x.new_zeros(x.shape[0], H), step)
+
+
+def leaky_cell(cell, x: Tensor) -> Tensor:
+    alpha = cell.alpha
+
+    def step(t, h):
+        f = torch.tanh(x[:, t] @ cell.input.weight.T + cell.input.bias + h @ cell.recurrent.weight.T)
+        return alpha * h + (1 - alpha) * f
+
+    return _loop(x.shape[1], x.new_zeros(x.shape[0], cell.hidden_size), step)
+
+
+def delay_cell(cell, x: Tensor) -> Tensor:
+    B, T, _ = x.shape
+    hs = {t: x.new_zeros(B, cell.hidden_size) for t in range(-cell.delay, 0)}
+    for t in range(T):
+        hs[t] = torch.tanh(
+            x[:, t] @ cell.input.weight.T
+            + cell.input.bias
+            + hs[t - 1] @ cell.recurrent.weight.T
+            + hs[t - cell.delay] @ cell.delayed.weight.T
+        )
+    return torch.stack([hs[t] for t in range(T)], dim=1)
+
+
+def clockwork_cell(cell, x: Tensor) -> Tensor:
+    H = cell.hidden_size
+    periods = cell.period.tolist()
+
+    def step(t, h):
+        new = h.clone()
+        for i in range(H):
+            if t % periods[i] != 0:
+                continue
+            total = x[:, t] @ cell.input.weight[i] + cell.input.bias[i]
+            for j in range(H):
+                if periods[j] >= periods[i]:  # only slower (or equal) modules feed module i
+                    total = total + cell.recurrent[i, j] * h[:, j]
+            new[:, i] = torch.tanh(total)
+        return new
+
+    return _loop(x.shape[1], x.new_zeros(x.shape[0], H), step)
+
+
+def torch_rnn(rnn, x: Tensor, kind: str) -> Tensor:
+    """Single-layer nn.RNN / LSTM / GRU equations."""
+    Wi, Wh, bi, bh = rnn.weight_ih_l0, rnn.weight_hh_l0, rnn.bias_ih_l0, rnn.bias_hh_l0
+    B, H = x.shape[0], rnn.hidden_size
+    h, c, out = x.new_zeros(B, H), x.new_zeros(B, H), []
+    for t in range(x.shape[1]):
+        gi, gh = x[:, t] @ Wi.T + bi, h @ Wh.T + bh
+        if kind == "lstm":
+            i, f, g, o = (gi + gh).chunk(4, dim=-1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+        elif kind == "gru":
+            ri, zi, ni = gi.chunk(3, dim=-1)
+            rh, zh, nh = gh.chunk(3, dim=-1)
+            r, z = torch.sigmoid(ri + rh), torch.sigmoid(zi + zh)
+            h = (1 - z) * torch.tanh(ni + r * nh) + z * h
+        else:
+            h = (torch.relu if kind == "relu" else torch.tanh)(gi + gh)
+        out.append(h)
+    return torch.stack(out, dim=1)
+
+
+def single_layer_reference(name: str, layer, x: Tensor) -> Tensor:
+    """Output of a 1-layer, unidirectional ``layer`` built by ``name``, from its equation."""
+    if name in ("irnn", "rnn_tanh", "lstm", "gru"):
+        kind = {"irnn": "relu", "rnn_tanh": "tanh"}.get(name, name)
+        return torch_rnn(layer.rnn, x, kind)
+    cell = layer.layers[0][0]
+    return {
+        "indrnn": indrnn_cell,
+        "minimalrnn": minimalrnn_cell,
+        "cfn": cfn_cell,
+        "leaky": leaky_cell,
+        "delay": delay_cell,
+        "clockwork": clockwork_cell,
+    }[name](cell, x)
