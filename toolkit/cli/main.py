@@ -19,7 +19,11 @@ def _commands() -> dict[str, object]:
     for mod in pkgutil.iter_modules(toolkit.cli.__path__):
         if mod.name == "main":
             continue
-        module = importlib.import_module(f"toolkit.cli.{mod.name}")
+        try:
+            module = importlib.import_module(f"toolkit.cli.{mod.name}")
+        except Exception as err:  # reported when the command is used, not by every other command
+            print(f"recur: warning: command module {mod.name!r} failed to import: {err}", file=sys.stderr)
+            continue
         if hasattr(module, "COMMAND"):
             found[module.COMMAND] = module
     return dict(sorted(found.items()))
@@ -35,9 +39,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module in _commands().items():
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
-        module.configure(p)
+        try:
+            module.configure(p)
+        except Exception as err:  # one broken command must not take the others down
+            p.set_defaults(_run=_unavailable(name, err))
+            continue
         p.set_defaults(_run=module.run)
     return parser
+
+
+def _unavailable(name: str, err: Exception):
+    def run(args: argparse.Namespace) -> int:
+        raise UserError(f"this command could not be set up: {type(err).__name__}: {err}")
+
+    return run
 
 
 def main(argv: Sequence[str] | None = None) -> int:

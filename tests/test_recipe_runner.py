@@ -1,0 +1,152 @@
+"""`recur run`: stage order, stamps, redo on change, failure reporting, resume after kill -9."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from toolkit.cli.main import main
+from toolkit.errors import UserError
+from toolkit.recipe import RecipeRunner, StageFailed, load_recipe
+
+PY = sys.executable
+
+# a fake trainer: on its first attempt it leaves a checkpoint and kills itself with SIGKILL;
+# asked to resume, it checks the checkpoint and finishes
+TRAINER = textwrap.dedent(
+    """
+    import os, signal, sys
+    from pathlib import Path
+    work = Path(sys.argv[1]); cfg = Path(sys.argv[2]).read_text()
+    ckpt = work / "checkpoints" / "last.ckpt"
+    if "--ckpt_path" in sys.argv:
+        assert sys.argv[sys.argv.index("--ckpt_path") + 1] == "last" and ckpt.read_text() == "step 5"
+        (work / "result.txt").write_text("resumed at " + ckpt.read_text() + " with " + cfg)
+    else:
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
+        ckpt.write_text("step 5")
+        if "die" in cfg:
+            os.kill(os.getpid(), signal.SIGKILL)
+        (work / "result.txt").write_text("fresh with " + cfg)
+    """
+)
+
+
+def write_recipe(tmp_path: Path, extra_stage: str = "") -> Path:
+    (tmp_path / "trainer.py").write_text(TRAINER)
+    for model in ("a", "lstm"):
+        (tmp_path / f"{model}.cfg").write_text(f"config {model}")
+    (tmp_path / "log.py").write_text("import sys\nopen(sys.argv[1], 'a').write(' '.join(sys.argv[2:]) + '\\n')\n")
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        textwrap.dedent(
+            f"""
+            # tiny test recipe
+            name: tiny
+            exp: {tmp_path}/exp
+            models: [a, lstm]
+            vars: {{py: {PY}}}
+            stages:
+              - name: prep
+                run: "{{py}} {tmp_path}/log.py {tmp_path}/calls.txt prep"
+              - name: train
+                per_model: true
+                run: "{{py}} {tmp_path}/trainer.py {{exp}}/{{model}} {{recipe_dir}}/{{model}}.cfg"
+                workdir: "{{exp}}/{{model}}"
+              - name: report
+                run: "{{py}} {tmp_path}/log.py {tmp_path}/calls.txt report devices={{devices}}"
+            {extra_stage}
+            """
+        )
+    )
+    return recipe
+
+
+def calls(tmp_path: Path) -> list[str]:
+    f = tmp_path / "calls.txt"
+    return f.read_text().splitlines() if f.exists() else []
+
+
+def test_runs_in_order_then_skips_then_redoes_what_changed(tmp_path):
+    recipe = load_recipe(write_recipe(tmp_path))
+    runner = RecipeRunner(recipe, devices=2, echo=lambda s: None)
+    first = runner.run()
+    assert [label for label, _ in first] == ["prep", "train[a]", "train[lstm]", "report"]
+    assert calls(tmp_path) == ["prep", "report devices=2"]
+    assert (tmp_path / "exp/a/result.txt").read_text() == "fresh with config a"
+
+    assert all(state == "skipped" for _, state in RecipeRunner(recipe, devices=2, echo=lambda s: None).run())
+    # a changed config redoes that model's training only; the old run is kept aside
+    (tmp_path / "a.cfg").write_text("config a v2")
+    again = dict(RecipeRunner(recipe, devices=2, echo=lambda s: None).run())
+    assert again == {"prep": "skipped", "train[a]": "done", "train[lstm]": "skipped", "report": "skipped"}
+    assert (tmp_path / "exp/a/result.txt").read_text() == "fresh with config a v2"
+    assert len(list((tmp_path / "exp").glob("a.stale-*"))) == 1
+    # a changed command line (--devices) redoes the stage that uses it
+    assert dict(RecipeRunner(recipe, devices=1, echo=lambda s: None).run())["report"] == "done"
+
+
+def test_stage_selection_and_models(tmp_path):
+    recipe = load_recipe(write_recipe(tmp_path))
+    runner = RecipeRunner(recipe, models=["lstm"], echo=lambda s: None)
+    assert [j.label for j in runner.jobs("train", "train")] == ["train[lstm]"]
+    assert [j.label for j in runner.jobs("train")] == ["train[lstm]", "report"]
+    with pytest.raises(UserError, match="not in"):
+        RecipeRunner(recipe, models=["gru"])
+    with pytest.raises(UserError, match="no stage 'decode'"):
+        runner.jobs("decode")
+
+
+def test_kill_9_during_training_then_rerun_resumes(tmp_path):
+    recipe_path = write_recipe(tmp_path)
+    (tmp_path / "a.cfg").write_text("config a die")
+    recipe = load_recipe(recipe_path)
+    with pytest.raises(StageFailed) as failure:
+        RecipeRunner(recipe, echo=lambda s: None).run()
+    assert failure.value.label == "train[a]" and failure.value.code == -9
+    assert "killed" in str(failure.value) and str(failure.value.log).endswith("train-a.log")
+    # the rerun resumes the interrupted training from its checkpoint and goes on with the rest
+    results = dict(RecipeRunner(recipe, echo=lambda s: None).run())
+    assert results == {"prep": "skipped", "train[a]": "done", "train[lstm]": "done", "report": "done"}
+    assert (tmp_path / "exp/a/result.txt").read_text() == "resumed at step 5 with config a die"
+
+
+def test_failure_is_one_line_with_cause_and_log(tmp_path, capsys):
+    recipe = write_recipe(
+        tmp_path,
+        extra_stage=f"""  - name: broken
+                run: "{PY} -c \\"import sys; print('working'); sys.exit('ValueError: bad thing in x.yaml')\\""
+            """,
+    )
+    assert main(["run", str(recipe)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "stage broken failed (exit 1): ValueError: bad thing in x.yaml" in err[0]
+    log = err[0].split("full log: ")[1]
+    assert "working" in Path(log).read_text()
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("name: x\nstages: [{name: a, run: 'echo {nope}'}]", "undefined variable"),
+        ("name: x\ncolour: red\nstages: []", "unknown key"),
+        ("name: x\nstages: [{name: a, run: echo, per_model: true}]", "lists no models"),
+        ("name: x\nstages: [{name: a, run: 'echo {model}'}]", "not per_model"),
+        ("stages: []", "missing required key 'name'"),
+        ("name: [unclosed", "not valid YAML"),
+    ],
+)
+def test_bad_recipes_name_the_problem(tmp_path, text, match):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(text)
+    with pytest.raises(UserError, match=match):
+        load_recipe(path)
+
+
+def test_missing_recipe_is_a_clear_error(tmp_path, capsys):
+    assert main(["run", str(tmp_path / "nope.yaml")]) == 2
+    assert "recipe not found" in capsys.readouterr().err

@@ -1,0 +1,228 @@
+"""Runs a recipe's stages in order; each stage is skipped when its stamp says it is done.
+
+A stage's stamp (``<exp>/.stamps/<stage>[-<model>].json``) holds a fingerprint of its command,
+of every config file its command names (.yaml, .cfg, ...) and of its declared ``inputs``: a rerun skips what is done
+and redoes what changed. A stage that trains (``workdir``) and was interrupted (even by
+``kill -9``) resumes from ``<workdir>/checkpoints/last.ckpt``; if its config changed meanwhile the
+old run is moved aside, never overwritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from toolkit.errors import UserError
+
+from .spec import Recipe, Stage
+
+# files named on a stage's command line with these suffixes are configs: their content is part of the
+# stamp (other paths on the command line are often the stage's own outputs)
+CONFIG_SUFFIXES = {".yaml", ".yml", ".cfg", ".conf", ".toml", ".ini", ".json"}
+_CAUSE = re.compile(r"(error|exception|failed|killed|not found|no such)", re.IGNORECASE)
+
+
+class StageFailed(UserError):
+    """A stage exited non-zero. The message names the stage, the cause and the full log."""
+
+    def __init__(self, label: str, code: int, cause: str, log: Path):
+        self.label, self.code, self.cause, self.log = label, code, cause, log
+        super().__init__(f"stage {label} failed (exit {code}): {cause} -- full log: {log}")
+
+
+@dataclass
+class Job:
+    stage: Stage
+    model: str | None
+    argv: list[str]
+    workdir: Path | None
+    inputs: list[Path]
+
+    @property
+    def label(self) -> str:
+        return f"{self.stage.name}[{self.model}]" if self.model else self.stage.name
+
+    @property
+    def slug(self) -> str:
+        return f"{self.stage.name}-{self.model}" if self.model else self.stage.name
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fingerprint(path: Path) -> object:
+    """Content hash of a small file; (size, mtime) listing of a folder or a large file."""
+    if path.is_file():
+        stat = path.stat()
+        return _sha256_file(path) if stat.st_size < (64 << 20) else [stat.st_size, stat.st_mtime_ns]
+    if path.is_dir():
+        listing = []
+        for root, _, files in sorted(os.walk(path)):
+            for name in sorted(files):
+                st = (Path(root) / name).stat()
+                listing.append([os.path.relpath(Path(root) / name, path), st.st_size, st.st_mtime_ns])
+        return hashlib.sha256(json.dumps(listing).encode()).hexdigest()
+    return None
+
+
+class RecipeRunner:
+    """Expands a recipe into jobs and runs them (see the module docstring)."""
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        exp: str | None = None,
+        devices: int = 1,
+        num_nodes: int = 1,
+        models: list[str] | None = None,
+        force: bool = False,
+        echo: Callable[[str], None] = print,
+    ):
+        if models:
+            unknown = [m for m in models if m not in recipe.models]
+            if unknown:
+                raise UserError(
+                    f"--models: {', '.join(unknown)} not in {recipe.path} (models: {', '.join(recipe.models)})"
+                )
+        if devices < 1 or num_nodes < 1:
+            raise UserError("--devices and --num-nodes must be at least 1")
+        self.recipe, self.force, self.echo = recipe, force, echo
+        self.exp = Path(exp or recipe.exp)
+        self.models = models or recipe.models
+        self.vars = {
+            **recipe.vars,
+            "exp": str(self.exp),
+            "recipe_dir": str(recipe.path.parent),
+            "devices": str(devices),
+            "num_nodes": str(num_nodes),
+        }
+
+    # --- planning ------------------------------------------------------------------------------
+    def jobs(self, start: str | None = None, stop: str | None = None) -> list[Job]:
+        stages = self.recipe.stages
+        first = self.recipe.index(start) if start else 0
+        last = self.recipe.index(stop) if stop else len(stages) - 1
+        if first > last:
+            raise UserError(f"--stage {start} comes after --stop-stage {stop}")
+        out = []
+        for stage in stages[first : last + 1]:
+            for model in self.models if stage.per_model else [None]:
+                values = {**self.vars, **({"model": model} if model else {})}
+                argv = shlex.split(stage.run.format(**values))
+                workdir = Path(stage.workdir.format(**values)) if stage.workdir else None
+                inputs = [Path(p.format(**values)) for p in stage.inputs]
+                out.append(Job(stage, model, argv, workdir, inputs))
+        return out
+
+    def key(self, job: Job) -> str:
+        """Fingerprint of everything that decides a stage's result."""
+        files = {a: fingerprint(Path(a)) for a in job.argv if Path(a).suffix in CONFIG_SUFFIXES and Path(a).is_file()}
+        inputs = {str(p): fingerprint(p) for p in job.inputs}
+        blob = json.dumps({"argv": job.argv, "files": files, "inputs": inputs}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def _stamp(self, job: Job, suffix: str = "") -> Path:
+        return self.exp / ".stamps" / f"{job.slug}{suffix}.json"
+
+    def is_done(self, job: Job, key: str) -> bool:
+        stamp = self._stamp(job)
+        if not stamp.is_file():
+            return False
+        try:
+            return json.loads(stamp.read_text())["key"] == key
+        except (ValueError, KeyError):
+            return False
+
+    # --- running -------------------------------------------------------------------------------
+    def run(self, start: str | None = None, stop: str | None = None) -> list[tuple[str, str]]:
+        """Run the selected stages; returns (label, "done" | "skipped") per job."""
+        from toolkit.train.atomic import write_json_atomic
+
+        results = []
+        for job in self.jobs(start, stop):
+            key = self.key(job)
+            if not self.force and self.is_done(job, key):
+                self.echo(f"== {job.label}: up to date, skipped")
+                results.append((job.label, "skipped"))
+                continue
+            argv = list(job.argv)
+            if job.workdir is not None:
+                argv += self._resume_args(job, key)
+                write_json_atomic(self._stamp(job, ".started"), {"key": key, "started": time.time()})
+            self.echo(f"== {job.label}: {shlex.join(argv)}")
+            t0 = time.time()
+            self._execute(job, argv)
+            write_json_atomic(
+                self._stamp(job), {"key": key, "argv": argv, "finished": time.time(), "seconds": time.time() - t0}
+            )
+            self._stamp(job, ".started").unlink(missing_ok=True)
+            results.append((job.label, "done"))
+        return results
+
+    def _resume_args(self, job: Job, key: str) -> list[str]:
+        last = job.workdir / "checkpoints" / "last.ckpt"
+        if not job.workdir.exists():
+            return []
+        started = self._stamp(job, ".started")
+        same = started.is_file() and json.loads(started.read_text()).get("key") == key
+        if same and not self.force and last.is_file():
+            self.echo(f"== {job.label}: resuming from {last}")
+            return ["--ckpt_path", "last"]
+        stale = job.workdir.with_name(f"{job.workdir.name}.stale-{time.strftime('%Y%m%d-%H%M%S')}")
+        job.workdir.rename(stale)
+        self.echo(f"== {job.label}: inputs or config changed (or --force); previous run moved to {stale}")
+        return []
+
+    def _execute(self, job: Job, argv: list[str]) -> None:
+        log = self.exp / "logs" / f"{job.slug}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "toolkit.cli.main", *argv[1:]] if argv and argv[0] == "recur" else argv
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        tail: deque[str] = deque(maxlen=200)
+        with open(log, "a", encoding="utf-8") as out:
+            out.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(argv)}\n")
+            try:
+                proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+            except FileNotFoundError:
+                raise StageFailed(job.label, 127, f"command not found: {argv[0]}", log) from None
+            buffer = b""
+            for chunk in iter(lambda: proc.stdout.read1(65536), b""):
+                sys.stdout.buffer.write(chunk)
+                sys.stdout.flush()
+                text = chunk.decode("utf-8", errors="replace")
+                out.write(text)
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                tail.extend(line.decode("utf-8", errors="replace") for line in lines)
+            if buffer:
+                tail.append(buffer.decode("utf-8", errors="replace"))
+            code = proc.wait()
+        if code != 0:
+            raise StageFailed(job.label, code, _cause(tail, code), log)
+
+
+def _cause(lines: deque[str], code: int) -> str:
+    """The most telling line of a failed stage's output."""
+    clean = [line.split("\r")[-1].strip() for line in lines]
+    clean = [line for line in clean if line and not line.startswith("Traceback")]
+    for line in reversed(clean):
+        if _CAUSE.search(line):
+            return line
+    if clean:
+        return clean[-1]
+    return "killed by a signal" if code < 0 else "no output"
