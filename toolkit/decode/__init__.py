@@ -1,0 +1,19 @@
+"""From model outputs to text and scores: greedy and beam-search CTC decoding, LM fusion, scoring files."""
+
+from .beam import BeamConfig, CTCBeamSearch, write_lexicon
+from .fusion_lm import FlashlightLMBridge, FusionLM
+from .greedy import greedy_ctc
+from .scoring import ErrorCounts, align_words, score, write_scoring
+
+__all__ = [
+    "BeamConfig",
+    "CTCBeamSearch",
+    "ErrorCounts",
+    "FlashlightLMBridge",
+    "FusionLM",
+    "align_words",
+    "greedy_ctc",
+    "score",
+    "write_lexicon",
+    "write_scoring",
+]

@@ -1,0 +1,97 @@
+"""Word n-gram language models with interpolated absolute discounting, written as ARPA files for KenLM.
+
+For a history h seen c(h) times followed by N1+(h) distinct words, with discount D per order
+(Ney, Essen, Kneser 1994: D = n1 / (n1 + 2 n2), n_k the number of n-grams seen k times):
+
+    p(w | h) = max(c(h, w) - D, 0) / c(h) + α(h) p(w | h'),    α(h) = D N1+(h) / c(h)
+
+where h' drops the oldest word. In ARPA form a seen n-gram stores that interpolated probability
+and α(h) is the backoff weight of h, so the file is exactly normalised.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+
+BOS, EOS, UNK = "<s>", "</s>", "<unk>"
+
+
+class NGramLM:
+    """Counts of orders 1..n and the discounted probabilities derived from them."""
+
+    def __init__(self, sentences: Iterable[str], order: int = 3, unk_count: int = 1):
+        if order < 2:
+            raise ValueError("order must be at least 2 (KenLM reads bigram models and up)")
+        self.order = order
+        self.counts: list[Counter] = [Counter() for _ in range(order + 1)]
+        for line in sentences:
+            words = [BOS, *line.split(), EOS]
+            for n in range(1, order + 1):
+                for i in range(max(0, 1 if n == 1 else 0), len(words) - n + 1):
+                    self.counts[n][tuple(words[i : i + n])] += 1
+        if not self.counts[1]:
+            raise ValueError("no text to train a language model on")
+        self.counts[1][(UNK,)] += unk_count
+        self.discount = [0.0] * (order + 1)
+        for n in range(1, order + 1):
+            n1 = sum(1 for c in self.counts[n].values() if c == 1)
+            n2 = sum(1 for c in self.counts[n].values() if c == 2)
+            self.discount[n] = n1 / (n1 + 2 * n2) if n1 + 2 * n2 > 0 else 0.5
+        self._history = [Counter() for _ in range(order + 1)]
+        self._followers = [defaultdict(int) for _ in range(order + 1)]
+        for n in range(2, order + 1):
+            for gram, c in self.counts[n].items():
+                self._history[n][gram[:-1]] += c
+                self._followers[n][gram[:-1]] += 1
+        self._prob_cache: dict[tuple[str, ...], float] = {}
+
+    def backoff(self, history: tuple[str, ...]) -> float:
+        """α(h) for a history of n-1 words (1.0 when h was never seen)."""
+        n = len(history) + 1
+        c = self._history[n].get(history, 0)
+        return self.discount[n] * self._followers[n][history] / c if c else 1.0
+
+    def prob(self, gram: tuple[str, ...]) -> float:
+        """p(w | h) for gram = (*h, w), interpolated down to the unigram."""
+        if gram in self._prob_cache:
+            return self._prob_cache[gram]
+        n = len(gram)
+        if n == 1:
+            total = sum(c for g, c in self.counts[1].items() if g != (BOS,))
+            p = self.counts[1].get(gram, 0) / total
+        else:
+            h = gram[:-1]
+            c_h = self._history[n].get(h, 0)
+            lower = self.prob(gram[1:])
+            if c_h == 0:
+                p = lower
+            else:
+                p = max(self.counts[n].get(gram, 0) - self.discount[n], 0.0) / c_h + self.backoff(h) * lower
+        self._prob_cache[gram] = p
+        return p
+
+    def write_arpa(self, path: str | os.PathLike) -> Path:
+        """Write the model in ARPA format (atomically)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write("\\data\\\n")
+            for n in range(1, self.order + 1):
+                f.write(f"ngram {n}={len(self.counts[n]) + (1 if n == 1 else 0)}\n")
+            for n in range(1, self.order + 1):
+                f.write(f"\n\\{n}-grams:\n")
+                grams = sorted(self.counts[n]) + ([(BOS,)] if n == 1 and (BOS,) not in self.counts[1] else [])
+                for gram in grams:
+                    logp = -99.0 if gram == (BOS,) else math.log10(max(self.prob(gram), 1e-99))
+                    line = f"{logp:.6f}\t{' '.join(gram)}"
+                    if n < self.order and gram[-1] != EOS:
+                        line += f"\t{math.log10(max(self.backoff(gram), 1e-99)):.6f}"
+                    f.write(line + "\n")
+            f.write("\n\\end\\\n")
+        tmp.replace(path)
+        return path
