@@ -1,0 +1,60 @@
+"""A minimal ctypes binding of espeak-ng (the library and voices inside the ``espeakng-loader`` wheel).
+
+One synthesiser per process (espeak-ng keeps global state); ``Espeak().say(text, voice, rate, pitch)``
+returns int16 samples at ``Espeak.sampling_rate`` (22,050 Hz). Deterministic for equal arguments.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+
+from toolkit.errors import UserError
+
+_AUDIO_OUTPUT_SYNCHRONOUS = 2
+_CHARS_UTF8 = 1
+_RATE, _PITCH, _RANGE = 1, 3, 4
+_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+
+
+class Espeak:
+    _lib = None
+    sampling_rate = 0
+
+    def __init__(self) -> None:
+        if Espeak._lib is None:
+            try:
+                import espeakng_loader
+
+                lib = ctypes.CDLL(espeakng_loader.get_library_path())
+                data = espeakng_loader.get_data_path().encode()
+            except (ImportError, OSError, RuntimeError) as err:
+                raise UserError(f"espeak-ng is unavailable ({err}); `pip install espeakng-loader`") from None
+            lib.espeak_Initialize.restype = ctypes.c_int
+            rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data, 0)
+            if rate <= 0:
+                raise UserError("espeak-ng failed to initialise (its voice data is missing or broken)")
+            Espeak._lib, Espeak.sampling_rate = lib, rate
+        self._chunks: list[np.ndarray] = []
+        self._callback = _CALLBACK(self._collect)  # kept on self: ctypes must not free it
+        Espeak._lib.espeak_SetSynthCallback(self._callback)
+
+    def _collect(self, wav, n, _events) -> int:
+        if n > 0:
+            self._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
+        return 0
+
+    def say(self, text: str, voice: str = "en-us", rate: int = 175, pitch: int = 50,
+            pitch_range: int = 50) -> np.ndarray:
+        """Speak ``text`` with ``voice`` (``lang+variant``), ``rate`` words/min, ``pitch`` 0-100."""
+        lib = Espeak._lib
+        if lib.espeak_SetVoiceByName(voice.encode()) != 0:
+            raise UserError(f"espeak-ng has no voice {voice!r}")
+        for param, value in ((_RATE, rate), (_PITCH, pitch), (_RANGE, pitch_range)):
+            lib.espeak_SetParameter(param, int(value), 0)
+        self._chunks = []
+        data = text.encode("utf-8") + b"\0"
+        lib.espeak_Synth(ctypes.c_char_p(data), ctypes.c_size_t(len(data)), 0, 0, 0, _CHARS_UTF8, None, None)
+        lib.espeak_Synchronize()
+        return np.concatenate(self._chunks) if self._chunks else np.zeros(0, dtype=np.int16)
