@@ -10,7 +10,6 @@ import math
 import os
 import struct
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
 
 import numpy as np

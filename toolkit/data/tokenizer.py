@@ -169,13 +169,13 @@ def train_tokenizer(
     lowercase: bool = False,
     remove_punct: bool = False,
     character_coverage: float = 1.0,
-    seed: int = 0,
 ) -> Tokenizer:
     """Build a tokenizer of ``kind`` from ``texts``.
 
     char/word: the symbols seen at least ``min_count`` times, most frequent first, at most
     ``vocab_size`` of them (the rest map to ``<unk>``). bpe/unigram: a sentencepiece model of at most
-    ``vocab_size`` pieces (a soft limit, so small corpora still train).
+    ``vocab_size`` pieces (a soft limit, so small corpora still train); one trainer thread, so the
+    same text gives the same model.
     """
     if kind not in KINDS:
         raise UserError(f"unknown tokenizer kind {kind!r}; choose one of {', '.join(KINDS)}")
@@ -197,10 +197,10 @@ def train_tokenizer(
         if kind == "char":
             ranked.sort()
         return SymbolTokenizer(ranked, kind, lowercase, remove_punct)
-    return _train_sentencepiece(kind, norm, vocab_size or 256, lowercase, remove_punct, character_coverage, seed)
+    return _train_sentencepiece(kind, norm, vocab_size or 256, lowercase, remove_punct, character_coverage)
 
 
-def _train_sentencepiece(kind, texts, vocab_size, lowercase, remove_punct, coverage, seed) -> Tokenizer:
+def _train_sentencepiece(kind, texts, vocab_size, lowercase, remove_punct, coverage) -> Tokenizer:
     import io
 
     import sentencepiece as spm
@@ -210,7 +210,7 @@ def _train_sentencepiece(kind, texts, vocab_size, lowercase, remove_punct, cover
         spm.SentencePieceTrainer.train(
             sentence_iterator=iter(texts), model_writer=model, model_type=kind, vocab_size=vocab_size,
             character_coverage=coverage, hard_vocab_limit=False, pad_id=0, pad_piece=BLANK, unk_id=1,
-            unk_piece=UNK, eos_id=2, eos_piece=EOS, bos_id=-1, random_seed=seed, num_threads=1,
+            unk_piece=UNK, eos_id=2, eos_piece=EOS, bos_id=-1, num_threads=1,
             minloglevel=2, normalization_rule_name="identity",
         )
     except RuntimeError as err:
