@@ -46,9 +46,15 @@ class Espeak:
         return 0
 
     def say(self, text: str, voice: str = "en-us", rate: int = 175, pitch: int = 50,
-            pitch_range: int = 50) -> np.ndarray:
-        """Speak ``text`` with ``voice`` (``lang+variant``), ``rate`` words/min, ``pitch`` 0-100."""
+            pitch_range: int = 50, seed: int = 0) -> np.ndarray:
+        """Speak ``text`` with ``voice`` (``lang+variant``), ``rate`` words/min, ``pitch`` 0-100.
+
+        espeak-ng jitters timing and pitch with its own random generator; seeding it per call makes
+        the samples a function of the arguments alone.
+        """
         lib = Espeak._lib
+        if hasattr(lib, "espeak_ng_SetRandSeed"):
+            lib.espeak_ng_SetRandSeed(ctypes.c_int(seed & 0x7FFFFFFF))
         if lib.espeak_SetVoiceByName(voice.encode()) != 0:
             raise UserError(f"espeak-ng has no voice {voice!r}")
         for param, value in ((_RATE, rate), (_PITCH, pitch), (_RANGE, pitch_range)):

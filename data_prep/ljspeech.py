@@ -41,7 +41,7 @@ def download(dest: str | os.PathLike, force: bool = False) -> Path:
 
 
 def read_metadata(path: Path, rej: Rejections | None = None) -> dict[str, str | None]:
-    """``id -> normalized text`` (None when the line has no usable text) from an LJSpeech metadata file."""
+    """``id -> normalized text`` (None when the line has no text) from an LJSpeech metadata file."""
     lines, bad = read_lines(path)
     if rej is not None:
         for lineno, why in bad:
@@ -52,7 +52,8 @@ def read_metadata(path: Path, rej: Rejections | None = None) -> dict[str, str | 
             continue
         fields = line.split("|")
         uid = fields[0].strip()
-        text = (fields[2] if len(fields) >= 3 and fields[2].strip() else fields[1] if len(fields) == 2 else "")
+        # the normalized column; the raw one where normalization left it empty
+        text = fields[2] if len(fields) >= 3 and fields[2].strip() else fields[1] if len(fields) >= 2 else ""
         if uid in meta and rej is not None:
             rej.add("", uid, str(path), "duplicate id (an earlier line has it)")
             continue

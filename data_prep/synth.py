@@ -10,6 +10,7 @@ generated sentences for the language model.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import random
 from concurrent.futures import ProcessPoolExecutor
@@ -81,11 +82,16 @@ def speaker_for(seed: int, index: int) -> tuple[str, int, int]:
     return (f"{lang}+{variant}" if variant else lang), rng.randint(130, 210), rng.randint(25, 75)
 
 
-_engine = None
+BLOCK = 100  # utterances per worker process
 
 
-def _synth_one(job: tuple[str, str, str, int, int]) -> str | None:
-    """Synthesise one utterance to FLAC; returns None or the reason it failed."""
+def _synth_block(jobs: list[tuple[str, str, str, int, int, int]]) -> list[str | None]:
+    """Synthesise consecutive utterances to FLAC in a fresh process; per item None or why it failed.
+
+    espeak-ng keeps state from one utterance to the next (e.g. its pitch flutter phase), so output is
+    reproducible only for the same sequence in a fresh process: each block gets its own process and
+    is always redone whole.
+    """
     import soundfile as sf
     import torch
 
@@ -93,19 +99,19 @@ def _synth_one(job: tuple[str, str, str, int, int]) -> str | None:
     from toolkit.data.audio import resample
     from toolkit.data.io import atomic_open
 
-    global _engine
-    path, text, voice, rate, pitch = job
-    if os.path.isfile(path) and os.path.getsize(path) > 0:
-        return None
-    if _engine is None:
-        _engine = Espeak()
-    pcm = _engine.say(text, voice, rate, pitch)
-    if pcm.size == 0:
-        return "synthesis produced no audio"
-    wave = resample(torch.from_numpy(pcm.astype("float32") / 32768.0), Espeak.sampling_rate, SAMPLING_RATE)
-    with atomic_open(path, "wb") as f:
-        sf.write(f, wave.clamp(-1, 1).numpy(), SAMPLING_RATE, format="FLAC", subtype="PCM_16")
-    return None
+    if all(os.path.isfile(j[0]) and os.path.getsize(j[0]) > 0 for j in jobs):
+        return [None] * len(jobs)
+    engine, out = Espeak(), []
+    for path, text, voice, rate, pitch, seed in jobs:
+        pcm = engine.say(text, voice, rate, pitch, seed=seed)
+        if pcm.size == 0:
+            out.append("synthesis produced no audio")
+            continue
+        wave = resample(torch.from_numpy(pcm.astype("float32") / 32768.0), Espeak.sampling_rate, SAMPLING_RATE)
+        with atomic_open(path, "wb") as f:
+            sf.write(f, wave.clamp(-1, 1).numpy(), SAMPLING_RATE, format="FLAC", subtype="PCM_16")
+        out.append(None)
+    return out
 
 
 def prepare(
@@ -150,15 +156,16 @@ def prepare(
         path = wavs / f"{uid}.flac"
         if force and path.exists():
             path.unlink()
-        jobs_.append((str(path), text, voice, rate, pitch))
+        jobs_.append((str(path), text, voice, rate, pitch, seed * 1_000_003 + i))
         split = "train" if i < n_train else "dev" if i < n_train + dev_size else "test"
         cands.append(Candidate(split, uid, str(path), text, speaker=voice, extra={"rate": rate, "pitch": pitch}))
     workers = jobs or default_jobs()
-    if workers > 1:
-        with ProcessPoolExecutor(workers) as ex:
-            reasons = list(progress(ex.map(_synth_one, jobs_, chunksize=16), len(jobs_), "synth: speaking", "utt"))
-    else:
-        reasons = [_synth_one(j) for j in progress(jobs_, len(jobs_), "synth: speaking", "utt")]
+    blocks = [jobs_[b : b + BLOCK] for b in range(0, len(jobs_), BLOCK)]
+    # a fresh (spawned) process per block, whatever --jobs is: the audio must not depend on it
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(min(workers, len(blocks)), mp_context=ctx, max_tasks_per_child=1) as ex:
+        done = progress(ex.map(_synth_block, blocks), len(blocks), f"synth: speaking ({BLOCK} utts each)", "block")
+        reasons = [r for block in done for r in block]
     for c, why in zip(cands, reasons, strict=True):
         c.problem = why
     return write_corpus("synth", out, cands, key, ("train", "dev", "test"), max_duration, workers, Rejections(),

@@ -1,0 +1,139 @@
+"""Lightning datamodule for speech: manifests -> duration-bucketed batches of fbank features and tokens."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from lightning.pytorch import LightningDataModule
+from torch.utils.data import DataLoader
+
+from toolkit.data.dataset import SpeechDataset, collate, screen
+from toolkit.data.features import Fbank
+from toolkit.data.manifest import filter_manifest, read_manifest
+from toolkit.data.sampler import BucketBatchSampler
+from toolkit.data.tokenizer import load_tokenizer
+
+log = logging.getLogger(__name__)
+
+
+class ResumableBatchLoader(DataLoader):
+    """A DataLoader over a :class:`BucketBatchSampler` whose position in the epoch is checkpointed.
+
+    The batch order is a pure function of (seed, epoch), so resuming means skipping the batches
+    already consumed; Lightning saves ``state_dict()`` and hands it back before iterating again.
+    """
+
+    def __init__(self, dataset: SpeechDataset, batch_sampler: BucketBatchSampler, **kwargs: Any):
+        super().__init__(dataset, batch_sampler=batch_sampler, collate_fn=collate, **kwargs)
+        self._consumed = 0
+        self._resume_at = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        skip, self._resume_at = self._resume_at, 0
+        self._consumed = skip
+        sampler: BucketBatchSampler = self.batch_sampler
+        batches = list(iter(sampler))[skip:]
+        loader = DataLoader(
+            self.dataset, batch_sampler=batches, collate_fn=collate, num_workers=self.num_workers,
+            persistent_workers=False,
+        )  # fmt: skip
+        for batch in loader:
+            self._consumed += 1
+            yield batch
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.batch_sampler.epoch, "batches": self._consumed}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.batch_sampler.set_epoch(int(state["epoch"]))
+        self._resume_at = int(state["batches"])
+
+
+class SpeechDataModule(LightningDataModule):
+    """Train/dev/test manifests (JSON Lines, see ``toolkit.data.manifest``) for CTC training.
+
+    Utterances outside [min_duration, max_duration] or whose text the tokenizer cannot encode are
+    left out and counted (logged once). Batches hold at most ``max_seconds`` of audio.
+
+    Args:
+        train, dev, test: manifest paths (``test`` optional).
+        tokenizer: folder of the saved tokenizer (the same one the model uses).
+        sampling_rate, num_mel_bins: audio is resampled to this rate; fbank bins.
+        max_seconds, max_batch_size, num_buckets: batching.
+        speed_perturb: speed factors for training, e.g. [0.9, 1.0, 1.1]; None for off.
+        num_workers: loader processes computing features.
+    """
+
+    def __init__(
+        self,
+        train: str,
+        dev: str,
+        tokenizer: str,
+        test: str | None = None,
+        sampling_rate: int = 16000,
+        num_mel_bins: int = 80,
+        max_seconds: float = 120.0,
+        max_batch_size: int | None = 64,
+        num_buckets: int = 10,
+        min_duration: float = 0.1,
+        max_duration: float = 30.0,
+        speed_perturb: list[float] | None = None,
+        num_workers: int = 0,
+        seed: int = 0,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.datasets: dict[str, SpeechDataset] = {}
+
+    def _dataset(self, split: str, path: str, train: bool) -> SpeechDataset:
+        h = self.hparams
+        tokenizer = load_tokenizer(h.tokenizer)
+        entries = read_manifest(path)
+        kept, dropped = filter_manifest(entries, h.min_duration, h.max_duration)
+        kept = screen(kept, tokenizer, None, split)
+        left_out = len(entries) - len(kept)
+        if left_out:
+            log.warning(
+                "%s: %d of %d utterances left out (duration or untokenizable text)", path, left_out, len(entries)
+            )
+        fbank = Fbank(h.num_mel_bins, h.sampling_rate)
+        return SpeechDataset(kept, tokenizer, fbank, speed_factors=h.speed_perturb if train else None)
+
+    def setup(self, stage: str | None = None) -> None:
+        h = self.hparams
+        if "train" not in self.datasets and stage in (None, "fit"):
+            self.datasets["train"] = self._dataset("train", h.train, True)
+        if "dev" not in self.datasets and stage in (None, "fit", "validate"):
+            self.datasets["dev"] = self._dataset("dev", h.dev, False)
+        if "test" not in self.datasets and stage in (None, "test") and h.test:
+            self.datasets["test"] = self._dataset("test", h.test, False)
+
+    def _sampler(self, split: str, shuffle: bool) -> BucketBatchSampler:
+        h = self.hparams
+        world = self.trainer.world_size if self.trainer is not None else 1
+        rank = self.trainer.global_rank if self.trainer is not None else 0
+        return BucketBatchSampler(
+            self.datasets[split].durations, h.max_seconds, h.max_batch_size, h.num_buckets, shuffle, h.seed,
+            world, rank, drop_uneven=shuffle,
+        )  # fmt: skip
+
+    def train_dataloader(self) -> DataLoader:
+        return ResumableBatchLoader(
+            self.datasets["train"], self._sampler("train", True), num_workers=self.hparams.num_workers
+        )
+
+    def _eval_loader(self, split: str) -> DataLoader:
+        return DataLoader(
+            self.datasets[split], batch_sampler=self._sampler(split, False), collate_fn=collate,
+            num_workers=self.hparams.num_workers,
+        )  # fmt: skip
+
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_loader("dev")
+
+    def test_dataloader(self) -> DataLoader:
+        if "test" not in self.datasets:
+            return []
+        return self._eval_loader("test")
