@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-from .base import State, last_valid
+from .base import State
 from .cell_stack import Cell, CellStack
 from .kernels import check_activation, elementwise_recurrence
 from .norm import NORM_MODES, MaskedBatchNorm
@@ -98,8 +98,8 @@ class IndRNNCell(Cell):
         if self.batch_norm == "frame":
             a = self.norm(a, lengths)
         u = self.u.clamp(-self.u_max, self.u_max)
-        h = elementwise_recurrence(a, u, state, self.activation)
-        final = last_valid(h, lengths)
+        # the kernel stops each sequence at its length and returns its final state itself
+        h, final = elementwise_recurrence(a, u, state, self.activation, lengths=lengths, return_last=True)
         if self.batch_norm == "seq":
             h = self.norm(h, lengths)
         return h, final
