@@ -1,7 +1,7 @@
 """A minimal ctypes binding of espeak-ng (the library and voices inside the ``espeakng-loader`` wheel).
 
 One synthesiser per process (espeak-ng keeps global state); ``Espeak().say(text, voice, rate, pitch)``
-returns int16 samples at ``Espeak.sampling_rate`` (22,050 Hz). Deterministic for equal arguments.
+returns int16 samples at ``Espeak.SAMPLING_RATE`` (22,050 Hz). Deterministic for equal arguments.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctype
 
 
 class Espeak:
+    SAMPLING_RATE = 22050  # espeak-ng's only output rate
     _lib = None
-    sampling_rate = 0
 
     def __init__(self) -> None:
         if Espeak._lib is None:
@@ -33,9 +33,9 @@ class Espeak:
                 raise UserError(f"espeak-ng is unavailable ({err}); `pip install espeakng-loader`") from None
             lib.espeak_Initialize.restype = ctypes.c_int
             rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data, 0)
-            if rate <= 0:
-                raise UserError("espeak-ng failed to initialise (its voice data is missing or broken)")
-            Espeak._lib, Espeak.sampling_rate = lib, rate
+            if rate != Espeak.SAMPLING_RATE:
+                raise UserError(f"espeak-ng failed to initialise (rate {rate}): its voice data is missing or broken")
+            Espeak._lib = lib
         self._chunks: list[np.ndarray] = []
         self._callback = _CALLBACK(self._collect)  # kept on self: ctypes must not free it
         Espeak._lib.espeak_SetSynthCallback(self._callback)
@@ -64,3 +64,43 @@ class Espeak:
         lib.espeak_Synth(ctypes.c_char_p(data), ctypes.c_size_t(len(data)), 0, 0, 0, _CHARS_UTF8, None, None)
         lib.espeak_Synchronize()
         return np.concatenate(self._chunks) if self._chunks else np.zeros(0, dtype=np.int16)
+
+
+def speak_fresh(jobs: list[tuple[str, str, int, int, int]]) -> list[np.ndarray]:
+    """Speak ``(text, voice, rate, pitch, seed)`` items in order in a new Python process.
+
+    espeak-ng carries state from one utterance to the next (e.g. its pitch flutter phase), so the
+    samples are reproducible only for the same sequence in a fresh process. A plain subprocess (not
+    multiprocessing) is used: it needs no ``__main__`` guard in the caller's script and imports no torch.
+    """
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "data_prep.espeak"], input=json.dumps(jobs).encode(),
+                          capture_output=True, check=False)
+    if proc.returncode != 0:
+        msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise UserError(f"espeak-ng worker failed: {msg[-1] if msg else proc.returncode}")
+    head, _, body = proc.stdout.partition(b"\n")
+    out, pos = [], 0
+    for n in json.loads(head):
+        out.append(np.frombuffer(body, dtype=np.int16, count=n, offset=pos).copy())
+        pos += 2 * n
+    return out
+
+
+def _worker() -> None:
+    import json
+    import sys
+
+    jobs = json.loads(sys.stdin.buffer.read())
+    engine = Espeak()
+    waves = [engine.say(text, voice, rate, pitch, seed=seed) for text, voice, rate, pitch, seed in jobs]
+    sys.stdout.buffer.write(json.dumps([int(w.size) for w in waves]).encode() + b"\n")
+    for w in waves:
+        sys.stdout.buffer.write(w.astype("<i2").tobytes())
+
+
+if __name__ == "__main__":
+    _worker()

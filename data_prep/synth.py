@@ -10,13 +10,21 @@ generated sentences for the language model.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import random
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from data_prep.common import Candidate, Result, already_done, default_jobs, options_key, progress, write_corpus
+from data_prep.common import (
+    Candidate,
+    Result,
+    already_done,
+    default_jobs,
+    options_key,
+    parallel_map,
+    progress,
+    write_corpus,
+)
 from toolkit.data.manifest import Rejections
 from toolkit.data.text import normalize_text, read_lines
 from toolkit.errors import UserError
@@ -85,13 +93,17 @@ def speaker_for(seed: int, index: int) -> tuple[str, int, int]:
 BLOCK = 100  # utterances per worker process
 
 
-def _synth_block(jobs: list[tuple[str, str, str, int, int, int]]) -> list[str | None]:
-    """Synthesise consecutive utterances to FLAC in a fresh process; per item None or why it failed.
+def _speak_block(jobs: list[tuple[str, str, str, int, int, int]]) -> list:
+    """Speak a block of consecutive utterances (always whole: see ``espeak.speak_fresh``)."""
+    from data_prep.espeak import speak_fresh
 
-    espeak-ng keeps state from one utterance to the next (e.g. its pitch flutter phase), so output is
-    reproducible only for the same sequence in a fresh process: each block gets its own process and
-    is always redone whole.
-    """
+    if all(os.path.isfile(j[0]) and os.path.getsize(j[0]) > 0 for j in jobs):
+        return [None] * len(jobs)
+    return speak_fresh([j[1:] for j in jobs])
+
+
+def _save(item: tuple[str, object]) -> str | None:
+    """Resample one utterance to 16 kHz and write it as FLAC; None or the reason it failed."""
     import soundfile as sf
     import torch
 
@@ -99,19 +111,15 @@ def _synth_block(jobs: list[tuple[str, str, str, int, int, int]]) -> list[str | 
     from toolkit.data.audio import resample
     from toolkit.data.io import atomic_open
 
-    if all(os.path.isfile(j[0]) and os.path.getsize(j[0]) > 0 for j in jobs):
-        return [None] * len(jobs)
-    engine, out = Espeak(), []
-    for path, text, voice, rate, pitch, seed in jobs:
-        pcm = engine.say(text, voice, rate, pitch, seed=seed)
-        if pcm.size == 0:
-            out.append("synthesis produced no audio")
-            continue
-        wave = resample(torch.from_numpy(pcm.astype("float32") / 32768.0), Espeak.sampling_rate, SAMPLING_RATE)
-        with atomic_open(path, "wb") as f:
-            sf.write(f, wave.clamp(-1, 1).numpy(), SAMPLING_RATE, format="FLAC", subtype="PCM_16")
-        out.append(None)
-    return out
+    path, pcm = item
+    if pcm is None:  # the block was already on disk
+        return None
+    if pcm.size == 0:
+        return "synthesis produced no audio"
+    wave = resample(torch.from_numpy(pcm.astype("float32") / 32768.0), Espeak.SAMPLING_RATE, SAMPLING_RATE)
+    with atomic_open(path, "wb") as f:
+        sf.write(f, wave.clamp(-1, 1).numpy(), SAMPLING_RATE, format="FLAC", subtype="PCM_16")
+    return None
 
 
 def prepare(
@@ -161,11 +169,11 @@ def prepare(
         cands.append(Candidate(split, uid, str(path), text, speaker=voice, extra={"rate": rate, "pitch": pitch}))
     workers = jobs or default_jobs()
     blocks = [jobs_[b : b + BLOCK] for b in range(0, len(jobs_), BLOCK)]
-    # a fresh (spawned) process per block, whatever --jobs is: the audio must not depend on it
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(workers, len(blocks)), mp_context=ctx, max_tasks_per_child=1) as ex:
-        done = progress(ex.map(_synth_block, blocks), len(blocks), f"synth: speaking ({BLOCK} utts each)", "block")
-        reasons = [r for block in done for r in block]
+    # a fresh process per block, whatever --jobs is: the audio must not depend on it
+    with ThreadPoolExecutor(min(workers, len(blocks))) as ex:
+        done = progress(ex.map(_speak_block, blocks), len(blocks), f"synth: speaking ({BLOCK} utts each)", "block")
+        pcm = [x for block in done for x in block]
+    reasons = parallel_map(_save, [(j[0], x) for j, x in zip(jobs_, pcm, strict=True)], workers, "synth: writing")
     for c, why in zip(cands, reasons, strict=True):
         c.problem = why
     return write_corpus("synth", out, cands, key, ("train", "dev", "test"), max_duration, workers, Rejections(),
