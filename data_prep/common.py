@@ -77,7 +77,9 @@ class Result:
 
 
 def options_key(corpus: str, src: str | os.PathLike, options: dict[str, Any]) -> dict[str, Any]:
-    return {"corpus": corpus, "src": str(Path(src).resolve()), "options": options}
+    """What a stamp must match for a rerun to be skipped: corpus, source (absolute) and options."""
+    where = str(Path(src).resolve()) if Path(src).exists() else str(src)
+    return {"corpus": corpus, "src": where, "options": options}
 
 
 def already_done(out: str | os.PathLike, key: dict[str, Any], force: bool) -> Result | None:
