@@ -132,3 +132,23 @@ def test_auto_dispatch(monkeypatch):
     monkeypatch.setattr(kernels, "triton_available", lambda: False)
     assert kernels._resolve("auto", cuda_like) == "cpu"
     assert kernels._resolve("reference", cuda_like) == "reference"
+
+
+def test_use_impl_switches_the_layer_path(monkeypatch):
+    """Inside ``use_impl("loop")`` an IndRNN layer runs the autograd loop, with the same result."""
+    from toolkit import nn as rnn
+
+    calls = []
+    loop = kernels.elementwise_recurrence_loop
+    monkeypatch.setattr(kernels, "elementwise_recurrence_loop", lambda *a: calls.append(1) or loop(*a))
+    layer = rnn.build("indrnn", input_size=4, hidden_size=6, num_layers=1)
+    x, lens = torch.randn(3, 7, 4), torch.tensor([7, 5, 2])
+    y_fast, state_fast = layer(x, lens)
+    assert not calls
+    with kernels.use_impl("loop"):
+        y_loop, state_loop = layer(x, lens)
+    assert calls and kernels._default_impl == "auto"
+    torch.testing.assert_close(y_fast, y_loop)
+    torch.testing.assert_close(state_fast[0][0], state_loop[0][0])
+    with pytest.raises(ValueError, match="impl must be one of"), kernels.use_impl("fast"):
+        pass

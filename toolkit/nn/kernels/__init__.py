@@ -8,7 +8,9 @@ loop, kept as the benchmark's baseline.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 
 import torch
 from torch import Tensor
@@ -27,9 +29,24 @@ __all__ = [
     "elementwise_recurrence_loop",
     "elementwise_recurrence_reference",
     "triton_available",
+    "use_impl",
 ]
 
 IMPLEMENTATIONS = ("auto", "triton", "cpu", "loop", "reference")
+_default_impl = "auto"
+
+
+@contextlib.contextmanager
+def use_impl(impl: str) -> Iterator[None]:
+    """Make ``impl`` the implementation every layer gets inside the block (benchmarks, debugging)."""
+    global _default_impl
+    if impl not in IMPLEMENTATIONS:
+        raise ValueError(f"use_impl: impl must be one of {', '.join(IMPLEMENTATIONS)}, got {impl!r}")
+    previous, _default_impl = _default_impl, impl
+    try:
+        yield
+    finally:
+        _default_impl = previous
 
 
 @functools.cache
@@ -75,7 +92,7 @@ def elementwise_recurrence(
     lengths: Tensor | None = None,
     reverse: bool = False,
     return_last: bool = False,
-    impl: str = "auto",
+    impl: str | None = None,
 ) -> Tensor | tuple[Tensor, Tensor]:
     """h_t = act(a_t + u ⊙ h_{t-1}) for every step: a (B, T, H), u (H,), h0 (B, H) -> h (B, T, H).
 
@@ -85,13 +102,14 @@ def elementwise_recurrence(
     ``return_last``: also return the state after the last processed step, (B, H) (``h0[b]`` for
     an empty sequence), whose gradient flows back through the recurrence.
     Outputs have a's dtype; 16-bit inputs accumulate in float32. Gradients reach a, u and h0.
-    ``impl`` forces an implementation ("triton" also runs on CPU tensors under TRITON_INTERPRET=1).
+    ``impl`` forces an implementation ("triton" also runs on CPU tensors under TRITON_INTERPRET=1);
+    None means the one set by ``use_impl`` ("auto" unless changed).
     """
     check_activation(activation)
     _check_shapes(a, u, h0, lengths)
     if lengths is not None and not lengths.is_cuda and int(lengths.min()) == a.shape[1] and not reverse:
         lengths = None  # every sequence is full: skip the masking work
-    impl = _resolve(impl, a)
+    impl = _resolve(_default_impl if impl is None else impl, a)
     if impl == "triton":
         from .triton_kernel import elementwise_recurrence_triton
 

@@ -1,0 +1,65 @@
+"""``recur bench`` end to end on a tiny size: files written and well-formed (no timing assertions)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from toolkit.bench import markdown_table
+from toolkit.bench.cases import MODELS
+from toolkit.cli.main import main
+
+
+def test_quick_cpu_run_writes_json_and_markdown(tmp_path, capsys):
+    out = tmp_path / "bench_out"
+    assert main(["bench", "--quick", "--device", "cpu", "--out", str(out), "--no-progress"]) == 0
+    data = json.loads((out / "bench_cpu.json").read_text())
+    assert data["meta"]["device"] == "cpu" and data["meta"]["recurrence_impl"] == "cpu"
+    assert data["skipped"] == 0 and data["copy_bandwidth_Bps"] > 0
+    rows = {r["model"]: r for r in data["rows"]}
+    assert set(rows) == set(MODELS)
+    for r in rows.values():
+        assert (r["steps"], r["batch"], r["hidden"]) == (16, 2, 8)
+        assert len(r["times_s"]) == 2 and r["median_s"] > 0 and r["min_s"] <= r["median_s"]
+        assert r["speedup_vs_lstm"] == pytest.approx(rows["lstm"]["median_s"] / r["median_s"])
+        assert r["peak_memory_bytes"] is None  # only measured on CUDA
+    assert rows["recurrence"]["fwd_bwd_Bps"] > 0 and rows["recurrence"]["forward_Bps"] > 0
+    md = (out / "bench_cpu.md").read_text()
+    table = [line for line in md.splitlines() if line.startswith("| ")]
+    assert table[0].startswith("| model | T | B | H | median ms")
+    assert len(table) == 2 + len(MODELS)  # header, rule, one row per model
+    assert all(line.count("|") == table[0].count("|") for line in table)
+    assert "## Targets" in md and "faster than LSTM" in md
+    assert not list(out.glob("*.tmp"))  # atomic writes leave no temp files
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_failed_case_is_reported_not_fatal():
+    result = {
+        "meta": {
+            "device": "cuda", "device_name": "X", "dtype": "float32", "recurrence_impl": "triton", "torch": "2",
+            "triton": "3", "cpu_threads": 1, "warmup": 1, "repeats": 2, "started_utc": "now",
+            "load_average_start": [0.0, 0.0, 0.0],
+        },
+        "copy_bandwidth_Bps": 1e12,
+        "rows": [
+            {"model": "lstm", "steps": 4, "batch": 2, "hidden": 8, "error": "CUDA out of memory"},
+            {"model": "recurrence", "steps": 4, "batch": 2, "hidden": 8, "median_s": 1e-3, "fwd_bwd_Bps": 8e11,
+             "peak_memory_bytes": 3 * 2**20},
+        ],
+        "skipped": 1,
+    }  # fmt: skip
+    md = markdown_table(result)
+    assert "failed: CUDA out of memory" in md and "1 case(s) failed" in md
+    assert "80% of copy" in md and "(target >= 70%: met)" in md
+    assert "| 3 |" in md  # peak MiB
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA error")
+def test_cuda_without_device_is_a_one_line_error(tmp_path, capsys):
+    assert main(["bench", "--quick", "--device", "cuda", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no CUDA device" in err and len(err.splitlines()) == 1
+    assert not any(tmp_path.iterdir())

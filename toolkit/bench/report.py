@@ -1,0 +1,117 @@
+"""The benchmark's files: JSON with every figure, and a markdown table for people."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from .cases import MODELS
+
+# targets from the issue: (what, threshold)
+CPU_SPEEDUP_TARGET = 6.0
+CPU_OVERHEAD_TARGET = 0.30
+GPU_SPEEDUP_TARGET = 15.0
+GPU_BANDWIDTH_TARGET = 0.70
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _ms(seconds: float | None) -> str:
+    return "" if seconds is None else f"{seconds * 1e3:,.2f}"
+
+
+def _row_cells(r: dict, copy_bps: float) -> list[str]:
+    if "error" in r:
+        return [r["model"], str(r["steps"]), str(r["batch"]), str(r["hidden"]), "failed: " + r["error"], "", "", ""]
+    speed = f"{r['speedup_vs_lstm']:.2f}x" if "speedup_vs_lstm" in r else ""
+    bw = ""
+    if "fwd_bwd_Bps" in r:
+        bw = f"{r['fwd_bwd_Bps'] / 1e9:,.1f} ({r['fwd_bwd_Bps'] / copy_bps:.0%} of copy)"
+    mem = "" if r.get("peak_memory_bytes") is None else f"{r['peak_memory_bytes'] / 2**20:,.0f}"
+    return [r["model"], str(r["steps"]), str(r["batch"]), str(r["hidden"]), _ms(r["median_s"]), speed, bw, mem]
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "not met"
+
+
+def targets(result: dict) -> list[str]:
+    """One line per issue target that this run's sizes can answer, with the figure measured."""
+    device = result["meta"]["device"]
+    by_size: dict[tuple, dict] = {}
+    for r in result["rows"]:
+        if "median_s" in r:
+            by_size.setdefault((r["steps"], r["batch"], r["hidden"]), {})[r["model"]] = r
+    lines = []
+    for (t, b, h), rows in by_size.items():
+        size = f"T={t}, B={b}, H={h}"
+        if "indrnn" in rows and "speedup_vs_lstm" in rows["indrnn"]:
+            goal = CPU_SPEEDUP_TARGET if device == "cpu" else GPU_SPEEDUP_TARGET
+            s = rows["indrnn"]["speedup_vs_lstm"]
+            lines.append(
+                f"- {size}: IndRNN layer {s:.1f}x faster than LSTM (target >= {goal:g}x: {_verdict(s >= goal)})"
+            )
+        if device == "cpu" and "indrnn" in rows and "projection" in rows:
+            extra = rows["indrnn"]["median_s"] / rows["projection"]["median_s"] - 1
+            ok = extra <= CPU_OVERHEAD_TARGET
+            lines.append(
+                f"- {size}: the recurrence adds {extra:.0%} to the input matmul alone "
+                f"(target <= {CPU_OVERHEAD_TARGET:.0%}: {_verdict(ok)})"
+            )
+        if device == "cuda" and "recurrence" in rows:
+            frac = rows["recurrence"]["fwd_bwd_Bps"] / result["copy_bandwidth_Bps"]
+            ok = frac >= GPU_BANDWIDTH_TARGET
+            lines.append(
+                f"- {size}: recurrence kernel at {frac:.0%} of copy bandwidth "
+                f"(target >= {GPU_BANDWIDTH_TARGET:.0%}: {_verdict(ok)})"
+            )
+    return lines
+
+
+def markdown_table(result: dict) -> str:
+    """The results as markdown: conditions, the table, and the targets."""
+    m = result["meta"]
+    copy_bps = result["copy_bandwidth_Bps"]
+    head = [
+        f"# recur bench: {m['device']} ({m['device_name']})",
+        "",
+        f"Forward+backward of one layer, input size = hidden size, {m['dtype']}; median of up to "
+        f"{m['repeats']} runs after {m['warmup']} warm-up runs{' (synchronised)' if m['device'] == 'cuda' else ''}. "
+        f"Recurrence implementation: {m['recurrence_impl']}. torch {m['torch']}, triton {m['triton']}, "
+        f"{m['cpu_threads']} CPU threads; load average {m['load_average_start'][0]:.2f} at start, "
+        f"{m.get('load_average_end', [float('nan')])[0]:.2f} at end. Copy bandwidth measured in this run: "
+        f"{copy_bps / 1e9:,.1f} GB/s. Started {m['started_utc']}.",
+        "",
+        "| model | T | B | H | median ms | speedup vs lstm | recurrence GB/s | peak MiB |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    body = ["| " + " | ".join(_row_cells(r, copy_bps)) + " |" for r in result["rows"]]
+    legend = ["", "Models: " + "; ".join(f"`{k}`: {v}" for k, v in MODELS.items()) + "."]
+    goals = targets(result)
+    tail = ["", "## Targets", "", *goals] if goals else []
+    if result["skipped"]:
+        tail += ["", f"{result['skipped']} case(s) failed and were skipped (see the table)."]
+    return "\n".join(head + body + legend + tail) + "\n"
+
+
+def write_results(result: dict, out_dir: str | os.PathLike) -> tuple[Path, Path]:
+    """Write ``bench_<device>.json`` and ``bench_<device>.md`` into ``out_dir`` (created), atomically."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"bench_{result['meta']['device']}"
+    json_path, md_path = out / f"{stem}.json", out / f"{stem}.md"
+    _write_atomic(json_path, json.dumps(result, indent=2) + "\n")
+    _write_atomic(md_path, markdown_table(result))
+    return json_path, md_path
