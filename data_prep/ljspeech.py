@@ -76,24 +76,34 @@ def prepare(
     max_duration: float = DEFAULT_MAX_DURATION,
     jobs: int | None = None,
     force: bool = False,
+    split_file: str | os.PathLike | None = None,
 ) -> Result:
-    """Write ``train/dev/test.jsonl``, ``lm_text.txt`` (if ``metadata_all.csv`` exists) and ``rejected.tsv``."""
+    """Write ``train/dev/test.jsonl``, ``lm_text.txt`` (if ``metadata_all.csv`` exists) and ``rejected.tsv``.
+
+    ``split_file`` (``id<TAB>split`` lines) replaces the fixed split; ids it does not list are left out.
+    """
     src = require_dir(src, "LJSpeech", f"download it with `recur prep ljspeech --download --src {src}`")
     meta_path = src / "metadata.csv"
     if not meta_path.is_file():
         raise UserError(f"{meta_path} not found: --src must be the LJSpeech-1.1 folder (metadata.csv, wavs/)")
     if dev_size < 0 or test_size < 0:
         raise UserError("--dev-size and --test-size must be >= 0")
-    key = options_key("ljspeech", src, {"dev": dev_size, "test": test_size, "max_duration": max_duration})
+    assigned = _read_split_file(split_file) if split_file else None
+    key = options_key("ljspeech", src, {"dev": dev_size, "test": test_size, "max_duration": max_duration,
+                                        "split_file": assigned})
     if done := already_done(out, key, force):
         return done
     rej = Rejections()
     meta = read_metadata(meta_path, rej)
     ids = sorted(meta)
-    if len(ids) <= dev_size + test_size:
+    if assigned is not None:
+        ids = [u for u in ids if u in assigned]
+    elif len(ids) <= dev_size + test_size:
         raise UserError(f"{meta_path} lists {len(ids)} utterances, too few for dev {dev_size} + test {test_size}")
     n_train = len(ids) - dev_size - test_size
-    split_of = {u: "train" if i < n_train else "dev" if i < n_train + dev_size else "test" for i, u in enumerate(ids)}
+    split_of = assigned or {
+        u: "train" if i < n_train else "dev" if i < n_train + dev_size else "test" for i, u in enumerate(ids)
+    }
     wavs = src / "wavs"
     cands = [Candidate(split_of[u], u, str(_audio(wavs, u)), meta[u], speaker="LJ") for u in ids]
     for c in cands:
@@ -102,15 +112,34 @@ def prepare(
     text_files, extra = {}, {}
     all_path = src / "metadata_all.csv"
     if all_path.is_file():
-        has_audio = set(ids) | {p.stem for p in wavs.glob("*") if p.suffix.lower() in (".wav", ".flac")}
+        has_audio = set(meta) | {p.stem for p in wavs.glob("*") if p.suffix.lower() in (".wav", ".flac")}
         full = read_metadata(all_path)
         lm = [t for u, t in sorted(full.items()) if u not in has_audio and t]
         text_files["lm_text.txt"] = lm
-    return write_corpus("ljspeech", out, cands, key, SPLITS, max_duration, jobs or default_jobs(), rej,
+    splits = sorted(set(split_of.values()), key=lambda s: ((SPLITS + (s,)).index(s), s)) if assigned else SPLITS
+    return write_corpus("ljspeech", out, cands, key, splits, max_duration, jobs or default_jobs(), rej,
                         text_files, extra=extra)
 
 
+def _read_split_file(path: str | os.PathLike) -> dict[str, str]:
+    if not os.path.isfile(path):
+        raise UserError(f"--split file {path} not found (want lines of id<TAB>split)")
+    lines, bad = read_lines(path)
+    out = {}
+    for lineno, line in enumerate(lines, 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 2 or bad:
+            raise UserError(f"{path}:{bad[0][0] if bad else lineno}: want `id<TAB>split` lines in UTF-8")
+        out[parts[0]] = parts[1]
+    return out
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--split", default="fixed", metavar="fixed|FILE",
+                        help="fixed (default: by id order, the last --test-size test, the --dev-size before dev) "
+                             "or a file of id<TAB>split lines")
     parser.add_argument("--dev-size", type=int, default=48, help="utterances in dev, before test (default 48)")
     parser.add_argument("--test-size", type=int, default=48, help="the last utterances by id (default 48)")
 
@@ -118,4 +147,5 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def from_args(args: argparse.Namespace) -> Result:
     if args.download:
         args.src = download(args.src, args.force)
-    return prepare(args.src, args.out, args.dev_size, args.test_size, args.max_duration, args.jobs, args.force)
+    return prepare(args.src, args.out, args.dev_size, args.test_size, args.max_duration, args.jobs, args.force,
+                   None if args.split == "fixed" else args.split)

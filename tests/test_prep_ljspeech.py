@@ -38,6 +38,17 @@ def test_fixed_split_by_id_order_and_lm_text(tmp_path):
     assert lm == [f"LM sentence {i}." for i in range(1, 6)]
 
 
+def test_split_file_replaces_the_fixed_split(tmp_path):
+    src = make_corpus(tmp_path / "lj", n=6)
+    (tmp_path / "split.tsv").write_text("LJ001-0002\ttrain\nLJ001-0005\teval\nLJ001-0001\ttrain\n")
+    res = ljspeech.prepare(src, tmp_path / "out", split_file=tmp_path / "split.tsv", jobs=1)
+    assert res.counts == {"train": 2, "eval": 1}
+    assert len((tmp_path / "out" / "lm_text.txt").read_text().splitlines()) == 5  # no id of metadata.csv
+    (tmp_path / "bad.tsv").write_text("LJ001-0002 train extra\n")
+    with pytest.raises(UserError, match="bad.tsv:1"):
+        ljspeech.prepare(src, tmp_path / "out2", split_file=tmp_path / "bad.tsv")
+
+
 def test_bad_items_are_skipped_counted_and_listed(tmp_path):
     src = make_corpus(tmp_path / "lj", n=14)
     bad = bad_audio(tmp_path / "bad")
