@@ -1,0 +1,145 @@
+"""Scoring text with a trained language model: perplexity, bits per character, per-sentence scores,
+out-of-vocabulary counts, optional dynamic evaluation (Krause et al. 2018), and sampling."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from toolkit.decode.transcribe import find_checkpoint
+from toolkit.errors import UserError
+
+
+def load_lm(model: str | os.PathLike, device: str = "cpu"):
+    """The LMTask of an experiment folder or checkpoint, in evaluation mode."""
+    from toolkit.tasks.lm import LMTask
+
+    ckpt = find_checkpoint(model)
+    try:
+        task = LMTask.load_from_checkpoint(ckpt, map_location=device, weights_only=False)
+    except (KeyError, TypeError) as err:
+        raise UserError(f"{ckpt} is not a checkpoint of a language model ({err})") from None
+    return task.eval().to(device)
+
+
+@dataclass
+class TextScore:
+    nll: float = 0.0  # nats, over every predicted token
+    tokens: int = 0
+    chars: int = 0  # characters of the text (each line's characters plus one for its end)
+    oov: int = 0
+    sentences: list[float] = field(default_factory=list)  # NLL per line, nats
+
+    @property
+    def ppl(self) -> float:
+        return math.exp(self.nll / max(self.tokens, 1))
+
+    @property
+    def bits_per_token(self) -> float:
+        return self.nll / max(self.tokens, 1) / math.log(2)
+
+    @property
+    def bpc(self) -> float:
+        """Bits per character of the text (for a character model: per predicted character)."""
+        return self.nll / max(self.chars, 1) / math.log(2)
+
+
+def score_text(
+    model,
+    lines: Sequence[str],
+    bptt: int = 256,
+    dynamic_lr: float = 0.0,
+    dynamic_decay: float = 0.0,
+    progress: bool = True,
+) -> TextScore:
+    """Score ``lines`` as one stream (state carried across lines, as the PTB convention does).
+
+    Every token of every line and every line end is predicted, starting from ``<eos>``:
+    perplexity = exp(total NLL / total predicted tokens). With ``dynamic_lr`` > 0 the model is
+    adapted to the text as it is read (Krause et al. 2018): after scoring each window it takes one
+    SGD step on that window, pulled back towards the original weights by ``dynamic_decay``.
+    """
+    from tqdm import tqdm
+
+    tok = model.tokenizer
+    score = TextScore()
+    ids, owner = [tok.eos_id], []
+    for i, line in enumerate(lines):
+        line_ids = tok.encode(line, eos=True)
+        ids += line_ids
+        owner += [i] * len(line_ids)
+        score.oov += len([s for s in tok.unknown(line)]) if hasattr(tok, "unknown") else 0
+        score.chars += len(tok.normalize(line)) + 1
+    if len(ids) < 2:
+        raise UserError("the text has nothing to score (empty file?)")
+    stream = torch.tensor(ids, device=model.device).view(1, -1)
+    owner_t = torch.tensor(owner)
+    per_sentence = torch.zeros(len(lines), dtype=torch.float64)
+    originals = [p.detach().clone() for p in model.parameters()] if dynamic_lr > 0 else None
+    state = None
+    total = torch.zeros((), dtype=torch.float64)
+    steps = range(0, stream.shape[1] - 1, bptt)
+    for start in tqdm(steps, desc="lm eval", unit="window", disable=not progress):
+        x = stream[:, start : start + bptt]
+        y = stream[:, start + 1 : start + 1 + x.shape[1]]
+        x = x[:, : y.shape[1]]
+        with torch.set_grad_enabled(dynamic_lr > 0):
+            logits, state = model(x, None, state)
+            nll = F.cross_entropy(logits[0], y[0], reduction="none")
+        if dynamic_lr > 0:
+            model.zero_grad()
+            nll.mean().backward()
+            with torch.no_grad():
+                for p, p0 in zip(model.parameters(), originals, strict=True):
+                    if p.grad is not None:
+                        p.add_(p.grad, alpha=-dynamic_lr).add_(p0 - p, alpha=dynamic_decay)
+        state = _detach(state)
+        values = nll.detach().double().cpu()
+        total += values.sum()
+        per_sentence.index_add_(0, owner_t[start : start + values.numel()], values)
+        score.tokens += values.numel()
+    score.nll = float(total)
+    score.sentences = per_sentence.tolist()
+    return score
+
+
+def _detach(state):
+    from toolkit.nn.base import detach_state
+
+    return detach_state(state)
+
+
+@torch.no_grad()
+def sample(model, prompt: str = "", max_tokens: int = 100, temperature: float = 1.0, seed: int = 0) -> str:
+    """Continue ``prompt`` by sampling until ``<eos>`` or ``max_tokens``."""
+    if temperature <= 0:
+        raise UserError("--temperature must be positive")
+    g = torch.Generator().manual_seed(seed)
+    tok = model.tokenizer
+    state = model.initial_state(1)
+    for t in tok.encode(prompt):
+        state = model.advance(state, torch.tensor([t]))
+    out = []
+    for _ in range(max_tokens):
+        probs = (model.next_log_probs(state)[0].cpu() / temperature).softmax(-1)
+        t = int(torch.multinomial(probs, 1, generator=g))
+        if t == tok.eos_id:
+            break
+        out.append(t)
+        state = model.advance(state, torch.tensor([t]))
+    sep = "" if tok.kind in ("char", "byte", "bpe", "unigram") else " "
+    text = tok.decode(out)
+    return (prompt + (sep if prompt and text else "") + text) if prompt else text
+
+
+def write_sentence_scores(path: str | os.PathLike, lines: Sequence[str], score: TextScore) -> Path:
+    from toolkit.train.atomic import write_text_atomic
+
+    rows = [f"{nll / math.log(2):.4f}\t{line}" for nll, line in zip(score.sentences, lines, strict=True)]
+    return write_text_atomic(path, "bits\ttext\n" + "\n".join(rows) + "\n")
