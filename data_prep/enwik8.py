@@ -10,8 +10,8 @@ import argparse
 import os
 from pathlib import Path
 
-from data_prep.common import Result, already_done, download_file, extract, options_key, require_dir
-from data_prep.lm_text import split_bytes
+from data_prep.common import Result, download_file, extract
+from data_prep.lm_text import add_split_arguments, prepare_byte_split
 
 HELP = "enwik8 (100M bytes): the standard 90M/5M/5M train/valid/test split, byte level"
 URL = "http://mattmahoney.net/dc/enwik8.zip"
@@ -25,17 +25,11 @@ def download(dest: str | os.PathLike, force: bool = False) -> Path:
 def prepare(src: str | os.PathLike, out: str | os.PathLike, valid: int = 5_000_000, test: int = 5_000_000,
             force: bool = False) -> Result:
     """Write ``{train,valid,test}.txt``: exact byte ranges of ``enwik8`` (no newline added)."""
-    src = require_dir(src, "enwik8", "unzip enwik8.zip there, or use --download")
-    key = options_key("enwik8", src, {"valid": valid, "test": test})
-    if done := already_done(out, key, force):
-        return done
-    full = 100_000_000 if (valid, test) == (5_000_000, 5_000_000) else None  # the standard split
-    return split_bytes("enwik8", src, "enwik8", out, valid, test, key, expected=full, newline=False)
+    return prepare_byte_split("enwik8", src, out, valid, test, force, newline=False)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--valid", type=int, default=5_000_000, help="bytes of valid (default 5M)")
-    parser.add_argument("--test", type=int, default=5_000_000, help="bytes of test, the last ones (default 5M)")
+    add_split_arguments(parser, "bytes")
 
 
 def from_args(args: argparse.Namespace) -> Result:

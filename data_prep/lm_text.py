@@ -49,30 +49,46 @@ def copy_lines(path: Path):
     return produce
 
 
-def split_bytes(corpus: str, src: Path, name: str, out: str | os.PathLike, valid: int, test: int,
-                key: dict, expected: int | None = None, newline: bool = True):
-    """Cut the single file ``src/name`` into train | valid | test by byte offsets (the last ``test`` bytes
-    are test, the ``valid`` before them valid), copied exactly, each with a trailing newline if asked."""
-    from data_prep.common import Result, copy_bytes, mark_done
+STANDARD_SIZE = 100_000_000  # text8 and enwik8: 90M / 5M / 5M
+STANDARD_HELD_OUT = 5_000_000
 
-    path = find_file(src, [name], f"--src must hold the {name} file")
+
+def prepare_byte_split(corpus: str, src: str | os.PathLike, out: str | os.PathLike, valid: int, test: int,
+                       force: bool, newline: bool):
+    """text8 / enwik8: cut the single file ``src/<corpus>`` into train | valid | test by byte offsets.
+
+    The last ``test`` bytes are test and the ``valid`` before them valid, copied exactly (with a
+    newline after each when ``newline``). With the standard sizes the file must be exactly 100M bytes.
+    """
+    from data_prep.common import Result, already_done, copy_bytes, mark_done, options_key, require_dir
+    from toolkit.data.manifest import Rejections
+
+    src = require_dir(src, corpus, f"unzip {corpus}.zip there, or use --download")
+    key = options_key(corpus, src, {"valid": valid, "test": test})
+    if done := already_done(out, key, force):
+        return done
+    path = find_file(src, [corpus], f"--src must hold the {corpus} file")
     size = path.stat().st_size
-    if expected is not None and size != expected:
-        raise UserError(f"{path} has {size:,} bytes, expected {expected:,}: is it the original, complete file?")
+    if (valid, test) == (STANDARD_HELD_OUT, STANDARD_HELD_OUT) and size != STANDARD_SIZE:
+        raise UserError(f"{path} has {size:,} bytes, expected {STANDARD_SIZE:,}: is it the original, complete file?")
     if valid < 0 or test < 0 or valid + test >= size:
         raise UserError(f"--valid {valid} + --test {test} must be smaller than the file ({size:,} bytes)")
     out = Path(out)
     ranges = {"train": (0, size - valid - test), "valid": (size - valid - test, valid), "test": (size - test, test)}
     counts, extra = {}, {}
     for split, (start, length) in ranges.items():
-        dest = out / f"{split}.txt"
-        copy_bytes(path, dest, start, length, suffix=b"\n" if newline else b"")
+        copy_bytes(path, out / f"{split}.txt", start, length, suffix=b"\n" if newline else b"")
         counts[f"{split}.txt"] = 1
         extra[f"{split}.txt {'characters' if newline else 'bytes'}"] = length
-    from toolkit.data.manifest import Rejections
-
     Rejections().write(out / "rejected.tsv")
     result = Result(corpus, str(out), counts, {}, {}, [f"{s}.txt" for s in SPLITS] + ["rejected.tsv"], extra,
                     unit="line(s)")
     mark_done(result, key)
     return result
+
+
+def add_split_arguments(parser, unit: str) -> None:
+    """``--valid`` / ``--test`` sizes of a byte split (text8, enwik8)."""
+    parser.add_argument("--valid", type=int, default=STANDARD_HELD_OUT, help=f"{unit} of valid (default 5M)")
+    parser.add_argument("--test", type=int, default=STANDARD_HELD_OUT,
+                        help=f"{unit} of test, the last ones (default 5M)")

@@ -10,8 +10,8 @@ import argparse
 import os
 from pathlib import Path
 
-from data_prep.common import Result, already_done, download_file, extract, options_key, require_dir
-from data_prep.lm_text import split_bytes
+from data_prep.common import Result, download_file, extract
+from data_prep.lm_text import add_split_arguments, prepare_byte_split
 
 HELP = "text8 (100M characters): the standard 90M/5M/5M train/valid/test split"
 URL = "http://mattmahoney.net/dc/text8.zip"
@@ -25,17 +25,11 @@ def download(dest: str | os.PathLike, force: bool = False) -> Path:
 def prepare(src: str | os.PathLike, out: str | os.PathLike, valid: int = 5_000_000, test: int = 5_000_000,
             force: bool = False) -> Result:
     """Write ``{train,valid,test}.txt`` (bytes copied exactly, a newline appended)."""
-    src = require_dir(src, "text8", "unzip text8.zip there, or use --download")
-    key = options_key("text8", src, {"valid": valid, "test": test})
-    if done := already_done(out, key, force):
-        return done
-    full = 100_000_000 if (valid, test) == (5_000_000, 5_000_000) else None  # the standard split
-    return split_bytes("text8", src, "text8", out, valid, test, key, expected=full)
+    return prepare_byte_split("text8", src, out, valid, test, force, newline=True)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--valid", type=int, default=5_000_000, help="characters of valid (default 5M)")
-    parser.add_argument("--test", type=int, default=5_000_000, help="characters of test, the last ones (default 5M)")
+    add_split_arguments(parser, "characters")
 
 
 def from_args(args: argparse.Namespace) -> Result:

@@ -35,6 +35,7 @@ _WHERE = {
     "normalize_text": "toolkit.data.text",
     "probe_audio": "toolkit.data.audio",
     "read_audio": "toolkit.data.audio",
+    "read_byte_stream": "toolkit.data.lm",
     "read_manifest": "toolkit.data.manifest",
     "read_text": "toolkit.data.lm",
     "resample": "toolkit.data.audio",

@@ -15,7 +15,7 @@ import torch
 
 from toolkit.data.sampler import BucketBatchSampler
 from toolkit.data.text import read_lines
-from toolkit.data.tokenizer import Tokenizer
+from toolkit.data.tokenizer import SPECIALS, Tokenizer
 from toolkit.errors import UserError
 
 
@@ -35,6 +35,14 @@ def encode_stream(lines: Iterable[str], tokenizer: Tokenizer, eos: bool = True) 
     for line in lines:
         ids.extend(tokenizer.encode(line, eos=eos))
     return torch.tensor(ids, dtype=torch.long)
+
+
+def read_byte_stream(path: str | os.PathLike) -> torch.Tensor:
+    """A byte-level corpus file (enwik8) as ``(N,)`` ids of ``ByteTokenizer`` (byte + 3), no ``<eos>`` added."""
+    if not os.path.isfile(path):
+        raise UserError(f"byte corpus {path} not found: run `recur prep` for the corpus first")
+    data = open(path, "rb").read()
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8).long() + len(SPECIALS)
 
 
 def batchify(ids: torch.Tensor, batch_size: int) -> torch.Tensor:
