@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -15,8 +16,13 @@ from toolkit.data.features import Fbank
 from toolkit.data.manifest import filter_manifest, read_manifest
 from toolkit.data.sampler import BucketBatchSampler
 from toolkit.data.tokenizer import load_tokenizer
+from toolkit.errors import UserError
 
 log = logging.getLogger(__name__)
+
+
+def _held_out(item_id: str, fraction: float) -> bool:
+    return int(hashlib.md5(item_id.encode()).hexdigest()[:8], 16) % 10_000 < fraction * 10_000
 
 
 class ResumableBatchLoader(DataLoader):
@@ -91,12 +97,14 @@ class SpeechDataModule(LightningDataModule):
         speed_perturb: speed factors for training, e.g. [0.9, 1.0, 1.1]; None for off.
         num_workers: loader processes computing features.
         cache_features: compute every split's features once, in memory (no speed perturbation then).
+        dev_from_train: for corpora without a dev set (FSDD): this fraction of train, chosen by a
+            hash of each id (stable across runs and machines), becomes the dev set (``dev: null``).
     """
 
     def __init__(
         self,
         train: str,
-        dev: str,
+        dev: str | None,
         tokenizer: str,
         test: str | None = None,
         sampling_rate: int = 16000,
@@ -110,15 +118,27 @@ class SpeechDataModule(LightningDataModule):
         num_workers: int = 0,
         seed: int = 0,
         cache_features: bool = False,
+        dev_from_train: float = 0.0,
     ):
         super().__init__()
         self.save_hyperparameters()
         self.datasets: dict[str, Dataset] = {}
 
+    def _entries(self, split: str) -> list[dict]:
+        h = self.hparams
+        if split == "dev" and h.dev is None:
+            if not 0.0 < h.dev_from_train < 1.0:
+                raise UserError("data: give a dev manifest, or dev_from_train in (0, 1) to hold out part of train")
+            return [e for e in read_manifest(h.train) if _held_out(e["id"], h.dev_from_train)]
+        entries = read_manifest({"train": h.train, "dev": h.dev, "test": h.test}[split])
+        if split == "train" and h.dev is None and h.dev_from_train > 0:
+            entries = [e for e in entries if not _held_out(e["id"], h.dev_from_train)]
+        return entries
+
     def _dataset(self, split: str, path: str, train: bool) -> Dataset:
         h = self.hparams
         tokenizer = load_tokenizer(h.tokenizer)
-        entries = read_manifest(path)
+        entries = self._entries(split)
         kept, dropped = filter_manifest(entries, h.min_duration, h.max_duration)
         kept = screen(kept, tokenizer, None, split)
         left_out = len(entries) - len(kept)
@@ -136,7 +156,7 @@ class SpeechDataModule(LightningDataModule):
         if "train" not in self.datasets and stage in (None, "fit"):
             self.datasets["train"] = self._dataset("train", h.train, True)
         if "dev" not in self.datasets and stage in (None, "fit", "validate"):
-            self.datasets["dev"] = self._dataset("dev", h.dev, False)
+            self.datasets["dev"] = self._dataset("dev", h.dev or "", False)
         if "test" not in self.datasets and stage in (None, "test") and h.test:
             self.datasets["test"] = self._dataset("test", h.test, False)
 

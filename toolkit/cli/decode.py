@@ -1,0 +1,108 @@
+"""``recur decode``: transcribe audio files, folders or manifests with a trained CTC model."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+COMMAND = "decode"
+HELP = "transcribe audio (files, folders, manifests) with a trained CTC model; scores sets that have references"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "inputs", nargs="+", help="audio files (any rate, mono or stereo), folders, or .jsonl manifests"
+    )
+    parser.add_argument("--model", required=True, help="experiment folder (exp/<corpus>/<model>) or a .ckpt file")
+    parser.add_argument("--out", help="write 'id<TAB>transcript' lines here instead of stdout")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--batch-seconds", type=float, default=60.0, help="audio per forward pass (default 60)")
+    parser.add_argument("--beam", type=int, default=0, help="beam size; 0 = greedy (default)")
+    parser.add_argument("--lm", help="KenLM model (.arpa/.bin) for beam search")
+    parser.add_argument("--lexicon", help="lexicon for --lm (default: the LM's words, spelled in characters)")
+    parser.add_argument("--lm-weight", type=float, default=0.5, help="LM weight in beam search (default 0.5)")
+    parser.add_argument("--word-score", type=float, default=0.0, help="word insertion score (default 0)")
+    parser.add_argument(
+        "--set", dest="set_name", help="name of the decoded set; with references, scores go to <model>/decode/<set>/"
+    )
+
+
+def _arpa_words(path: Path) -> list[str]:
+    words, in_unigrams = [], False
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            line = line.strip()
+            if line == "\\1-grams:":
+                in_unigrams = True
+            elif line.startswith("\\"):
+                if in_unigrams:
+                    break
+            elif in_unigrams and line:
+                w = line.split()[1]
+                if not w.startswith("<"):
+                    words.append(w)
+    return words
+
+
+def _build_decoder(args: argparse.Namespace, model, exp_dir: Path | None):
+    from toolkit.decode.beam import BeamConfig, CTCBeamSearch, write_lexicon
+    from toolkit.errors import UserError
+
+    if args.beam <= 0:
+        if args.lm:
+            raise UserError("--lm needs beam search: add --beam N (e.g. --beam 16)")
+        return None
+    symbols = getattr(model.tokenizer, "symbols", None)
+    if symbols is None:
+        raise UserError("beam search with this tokenizer kind is not supported yet; decode greedily (no --beam)")
+    lexicon = args.lexicon
+    if args.lm and Path(args.lm).suffix == ".arpa" and lexicon is None:
+        target = (exp_dir or Path(args.lm).parent) / "decode" / f"lexicon.{Path(args.lm).stem}.txt"
+        lexicon = write_lexicon(_arpa_words(Path(args.lm)), target)
+    config = BeamConfig(beam_size=args.beam, lm_weight=args.lm_weight, word_score=args.word_score)
+    return CTCBeamSearch(symbols, word_sep=" ", lexicon=lexicon, lm=args.lm, config=config)
+
+
+def run(args: argparse.Namespace) -> int:
+    from toolkit.decode.scoring import write_scoring
+    from toolkit.decode.transcribe import expand_inputs, load_asr_model, transcribe, update_metrics
+    from toolkit.train.atomic import write_text_atomic
+
+    model = load_asr_model(args.model, args.device)
+    exp_dir = Path(args.model) if Path(args.model).is_dir() else None
+    decoder = _build_decoder(args, model, exp_dir)
+    utterances = expand_inputs(args.inputs)
+    bad: list[str] = []
+
+    def report(utt, message: str) -> None:
+        bad.append(utt.id)
+        print(f"recur decode: skipped {message}", file=sys.stderr)
+
+    results, timing = transcribe(model, utterances, decoder, args.batch_seconds, report)
+    lines = "".join(f"{r.id}\t{r.text}\n" for r in results)
+    if args.out:
+        write_text_atomic(args.out, lines)
+    else:
+        sys.stdout.write(lines)
+    print(
+        f"recur decode: {len(results)} decoded, {len(bad)} skipped; {timing['audio_s']:.1f} s of audio in "
+        f"{timing['elapsed_s']:.1f} s, real-time factor {timing['rtf']:.3f}",
+        file=sys.stderr,
+    )
+    refs = {r.id: r.ref for r in results if r.ref is not None}
+    if refs:
+        name = args.set_name or "set"
+        out_dir = (exp_dir / "decode") if exp_dir else Path(args.out or "./x").parent / "decode"
+        tag = f"{name}" + (f"_beam{args.beam}" if args.beam else "") + ("_lm" if args.lm else "")
+        # utterances that could not be read still count: as deletions of their whole reference
+        refs.update({u.id: u.ref for u in utterances if u.id in bad and u.ref is not None})
+        figures = write_scoring(refs, {r.id: r.text for r in results}, out_dir / tag, name=tag)
+        print(
+            f"recur decode: {tag}: WER {100 * figures['wer']:.2f}%  CER {100 * figures['cer']:.2f}%  ({out_dir / tag})"
+        )
+        if exp_dir is not None:
+            update_metrics(
+                exp_dir, {f"{tag}/wer": figures["wer"], f"{tag}/cer": figures["cer"], f"{tag}/rtf": timing["rtf"]}
+            )
+    return 0 if results or not utterances else 1

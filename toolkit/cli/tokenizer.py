@@ -1,0 +1,41 @@
+"""``recur tokenizer``: train a tokenizer from manifest transcripts or text files and save it."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+COMMAND = "tokenizer"
+HELP = "train a char/word/bpe/unigram/byte tokenizer from manifests (.jsonl) or text files; save it to a folder"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="+", help="training manifests (.jsonl: their 'text') or plain text files")
+    parser.add_argument("--out", required=True, help="folder to save the tokenizer in (tokenizer.json)")
+    parser.add_argument("--kind", default="char", choices=["char", "word", "bpe", "unigram", "byte"])
+    parser.add_argument("--vocab-size", type=int, help="cap (char/word) or target size (bpe/unigram)")
+    parser.add_argument("--min-count", type=int, default=1, help="char/word: keep symbols seen this often")
+    parser.add_argument("--lowercase", action="store_true", help="lowercase text before tokenising")
+    parser.add_argument("--remove-punct", action="store_true", help="drop punctuation before tokenising")
+
+
+def _texts(paths: list[str]):
+    from toolkit.data.lm import read_text
+    from toolkit.data.manifest import read_manifest
+
+    for p in paths:
+        if Path(p).suffix == ".jsonl":
+            yield from (e["text"] for e in read_manifest(p, resolve_paths=False))
+        else:
+            yield from read_text(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from toolkit.data.tokenizer import train_tokenizer
+
+    tok = train_tokenizer(
+        args.kind, _texts(args.inputs), args.vocab_size, args.min_count, args.lowercase, args.remove_punct
+    )
+    path = tok.save(args.out)
+    print(f"recur tokenizer: {args.kind} tokenizer with {tok.vocab_size} symbols saved to {path}")
+    return 0

@@ -1,0 +1,157 @@
+"""Decode audio with a trained CTC model: inputs (files, folders, manifests) -> transcripts, RTF, scores.
+
+Used by ``recur decode`` and by the Python API::
+
+    from toolkit.decode.transcribe import load_asr_model, transcribe_files
+    model = load_asr_model("exp/fsdd/res_indrnn")
+    results = transcribe_files(model, ["a.wav", "b.flac"])
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from toolkit.errors import UserError
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif", ".au"}
+MANIFEST_SUFFIXES = {".jsonl", ".json"}
+
+
+@dataclass
+class Utterance:
+    id: str
+    path: str
+    ref: str | None = None
+    offset: float = 0.0
+    duration: float | None = None
+
+
+@dataclass
+class Result:
+    id: str
+    text: str
+    ref: str | None
+    seconds: float
+
+
+def find_checkpoint(model: str | os.PathLike) -> Path:
+    """EXP_DIR (its best, else last checkpoint) or a checkpoint file."""
+    path = Path(model)
+    if path.is_file():
+        return path
+    for name in ("best.ckpt", "last.ckpt"):
+        if (path / "checkpoints" / name).is_file():
+            return path / "checkpoints" / name
+    raise UserError(f"--model {model}: no checkpoint (expected {path}/checkpoints/best.ckpt or a .ckpt file)")
+
+
+def load_asr_model(model: str | os.PathLike, device: str = "cpu"):
+    """The CTC model of an experiment folder or checkpoint, in evaluation mode on ``device``."""
+    from toolkit.tasks.asr import CTCTask
+
+    ckpt = find_checkpoint(model)
+    try:
+        task = CTCTask.load_from_checkpoint(ckpt, map_location=device, weights_only=False)
+    except (KeyError, TypeError) as err:
+        raise UserError(f"{ckpt} is not a checkpoint of a CTC model ({err})") from None
+    return task.eval().to(device)
+
+
+def expand_inputs(inputs: Sequence[str]) -> list[Utterance]:
+    """Audio files, folders (searched recursively for audio) and manifests, in the order given."""
+    from toolkit.data.manifest import read_manifest
+
+    out: list[Utterance] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+            if not files:
+                print(f"recur decode: warning: no audio files in {path}", file=sys.stderr)
+            out += [Utterance(str(p.relative_to(path).with_suffix("")), str(p)) for p in files]
+        elif path.suffix.lower() in MANIFEST_SUFFIXES:
+            for e in read_manifest(path):
+                dur = float(e["duration"]) if "offset" in e else None
+                out.append(Utterance(e["id"], e["audio_filepath"], e["text"], float(e.get("offset", 0.0)), dur))
+        else:
+            out.append(Utterance(path.stem, str(path)))  # missing or corrupt files are reported at read time
+    ids = [u.id for u in out]
+    if len(set(ids)) != len(ids):
+        out = [Utterance(u.path, u.path, u.ref, u.offset, u.duration) for u in out]  # fall back to full paths
+    return out
+
+
+def transcribe(
+    model,
+    utterances: Iterable[Utterance],
+    decoder: Callable | None = None,
+    batch_seconds: float = 60.0,
+    on_error: Callable[[Utterance, str], None] | None = None,
+    progress: bool = True,
+) -> tuple[list[Result], dict[str, float]]:
+    """Decode ``utterances``; unreadable audio is reported through ``on_error`` and skipped.
+
+    ``decoder(log_probs (B, T, V), lengths (B,)) -> list[str]``; greedy CTC when None.
+    Returns the results and timing figures (audio seconds, processing seconds, real-time factor).
+    """
+    from tqdm import tqdm
+
+    from toolkit.data.audio import BadAudio, read_audio
+    from toolkit.data.features import Fbank
+
+    hp = model.hparams
+    fbank = Fbank(hp.feat_dim, getattr(model, "sampling_rate", 16000))
+    device = next(model.parameters()).device
+    utterances = list(utterances)
+    results: list[Result] = []
+    audio_s = 0.0
+    started = time.perf_counter()
+    pending: list[tuple[Utterance, torch.Tensor, float]] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        feats = torch.nn.utils.rnn.pad_sequence([f for _, f, _ in pending], batch_first=True).to(device)
+        lengths = torch.tensor([f.shape[0] for _, f, _ in pending], device=device)
+        with torch.no_grad():
+            log_probs, out_lens = model(feats, lengths)
+        texts = decoder(log_probs, out_lens) if decoder is not None else model.transcribe(log_probs, out_lens)
+        results.extend(Result(u.id, t, u.ref, s) for (u, _, s), t in zip(pending, texts, strict=True))
+        pending.clear()
+
+    for utt in tqdm(utterances, desc="decode", unit="utt", disable=not progress, file=sys.stderr):
+        try:
+            wave, sr = read_audio(utt.path, fbank.sampling_rate, utt.offset, utt.duration)
+        except BadAudio as err:
+            (on_error or (lambda u, m: None))(utt, str(err))
+            continue
+        seconds = wave.numel() / sr
+        feats = fbank(wave)
+        if feats.shape[0] == 0 or not torch.isfinite(feats).all():
+            (on_error or (lambda u, m: None))(utt, f"{utt.path}: empty or shorter than one 25 ms frame")
+            continue
+        audio_s += seconds
+        pending.append((utt, feats, seconds))
+        if sum(s for _, _, s in pending) >= batch_seconds:
+            flush()
+    flush()
+    elapsed = time.perf_counter() - started
+    return results, {"audio_s": audio_s, "elapsed_s": elapsed, "rtf": elapsed / audio_s if audio_s else 0.0}
+
+
+def update_metrics(exp_dir: Path, figures: dict[str, float]) -> None:
+    """Merge decoding figures into ``<exp_dir>/metrics.json`` ``final`` (atomically)."""
+    from toolkit.train.atomic import write_json_atomic
+
+    path = exp_dir / "metrics.json"
+    data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    data.setdefault("final", {}).update(figures)
+    write_json_atomic(path, data)
