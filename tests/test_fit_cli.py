@@ -102,3 +102,9 @@ def test_print_config_shows_the_resolved_classes(tmp_path, capsys):
     assert printed["model"]["class_path"] == "toolkit.tasks.seq.SeqTask"
     assert printed["checkpoint"]["every_n_train_steps"] == 0
     assert not (tmp_path / "p").exists()
+
+
+def test_missing_config_file_is_one_line(tmp_path, capsys):
+    assert fit("--config", tmp_path / "absent.yaml") == 2
+    err = capsys.readouterr().err.strip()
+    assert "absent.yaml: no such file" in err and len(err.splitlines()) == 1

@@ -80,7 +80,7 @@ def test_datamodule_splits_and_batches(mnist_dir):
 
 def test_missing_files_are_one_line_user_errors(tmp_path):
     with pytest.raises(UserError, match="MNIST folder not found"):
-        SeqMNIST(str(tmp_path / "nowhere"))
+        SeqMNIST(str(tmp_path / "nowhere")).setup("fit")
     dm = SeqMNIST(str(tmp_path))
     with pytest.raises(UserError, match="MNIST file missing: .*train-images-idx3-ubyte.gz"):
         dm.setup("fit")

@@ -151,10 +151,11 @@ class SeqMNIST(LightningDataModule):
         super().__init__()
         self.save_hyperparameters()
         self.root = Path(root)
-        if not self.root.is_dir():
-            raise UserError(f"MNIST folder not found: {self.root}; set data.root to the folder with the MNIST files")
 
     def setup(self, stage: str | None = None) -> None:
+        # checked here, not in __init__: the config parser would bury the message in a union-type error
+        if not self.root.is_dir():
+            raise UserError(f"MNIST folder not found: {self.root}; set data.root to the folder with the MNIST files")
         h = self.hparams
         perm = pixel_permutation(h.permutation_seed) if h.permuted else None
         if stage in (None, "fit", "validate") and not hasattr(self, "train_set"):

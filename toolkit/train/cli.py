@@ -87,6 +87,19 @@ def _resume_path(exp_dir: Path, ckpt_path: str | None) -> str | None:
     return None
 
 
+def _check_config_files(args: Sequence[str]) -> None:
+    """A missing ``--config`` file is one clear line, not jsonargparse's full usage text."""
+    for i, word in enumerate(args):
+        if word in ("--config", "-c") and i + 1 < len(args):
+            path = args[i + 1]
+        elif word.startswith("--config="):
+            path = word.split("=", 1)[1]
+        else:
+            continue
+        if not Path(path).is_file():
+            raise UserError(f"--config {path}: no such file (give a YAML config, e.g. recipes/adding/T100_indrnn.yaml)")
+
+
 def fit(args: Sequence[str] | None = None) -> dict | None:
     """Parse ``args`` (``--config CFG.yaml``, overrides like ``--trainer.max_steps=100``), train and test.
 
@@ -95,6 +108,8 @@ def fit(args: Sequence[str] | None = None) -> dict | None:
     # LightningCLI warns when args are given while sys.argv holds others; `recur fit` hands it exactly
     # the words after "fit", so the warning would only be noise.
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
+    if args is not None:
+        _check_config_files(args)
     cli = FitCLI(
         model_class=LightningModule,
         datamodule_class=LightningDataModule,
