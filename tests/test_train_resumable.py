@@ -6,7 +6,7 @@ import json
 import torch
 from torch.utils.data import TensorDataset
 
-from toolkit.train import ResumableLoader, write_json_atomic
+from toolkit.train import ResumableLoader
 from toolkit.train.optim import build_optimizer
 
 
@@ -42,13 +42,6 @@ def test_shuffle_order_depends_on_seed_and_epoch_only():
     b.sampler.set_epoch(1)
     assert not torch.equal(torch.cat(batches(a)), torch.cat(batches(b)))
     assert sorted(torch.cat(batches(b)).tolist()) == list(range(50))
-
-
-def test_atomic_json_write_leaves_no_temp_files(tmp_path):
-    path = write_json_atomic(tmp_path / "sub" / "metrics.json", {"a": 1})
-    write_json_atomic(path, {"a": 2})
-    assert json.loads(path.read_text()) == {"a": 2}
-    assert [p.name for p in path.parent.iterdir()] == ["metrics.json"]
 
 
 def test_step_schedule_divides_the_rate_at_milestones():

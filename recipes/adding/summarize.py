@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
+
+from toolkit.data.io import atomic_open, write_text
 
 SOLVED = 0.01
 BASELINE = 1.0 / 6.0
@@ -76,11 +76,9 @@ def plot(runs: list[dict], T: int, out: Path) -> Path:
     ax.legend(fontsize=8)
     fig.tight_layout()
     path = out / f"mse_T{T}.png"
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=out)
-    os.close(fd)
-    fig.savefig(tmp, dpi=100)
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=100)
     plt.close(fig)
-    os.replace(tmp, path)
     return path
 
 
@@ -94,10 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     plots = [plot([m for m in runs if m["_T"] == T], T, args.root) for T in sorted({m["_T"] for m in runs})]
     text = "# Adding problem\n\n" + table(runs) + "\n\n" + "\n".join(f"![{p.stem}]({p.name})" for p in plots) + "\n"
-    fd, tmp = tempfile.mkstemp(suffix=".md", dir=args.root)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, args.root / "SUMMARY.md")
+    write_text(args.root / "SUMMARY.md", text)
     print(text)
     return 0
 

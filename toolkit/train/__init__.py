@@ -9,7 +9,6 @@ A task (a LightningModule in :mod:`toolkit.tasks`) plugs in by keeping a small c
   ``"tokens"``) give the throughput that ``metrics.json`` reports.
 """
 
-from .atomic import write_json_atomic, write_text_atomic
 from .checkpoints import BestAndLast
 from .hardware import hardware_string
 from .metrics_file import MetricsFile
@@ -23,6 +22,4 @@ __all__ = [
     "ResumableLoader",
     "build_optimizer",
     "hardware_string",
-    "write_json_atomic",
-    "write_text_atomic",
 ]

@@ -22,9 +22,9 @@ from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger
 
+from toolkit.data.io import write_text
 from toolkit.errors import UserError
 
-from .atomic import write_text_atomic
 from .checkpoints import BestAndLast
 from .metrics_file import MetricsFile
 
@@ -34,7 +34,7 @@ class _SaveConfig(SaveConfigCallback):
 
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         text = self.parser.dump(self.config, skip_none=False)
-        write_text_atomic(Path(trainer.default_root_dir) / self.config_filename, text)
+        write_text(Path(trainer.default_root_dir) / self.config_filename, text)
 
 
 class FitCLI(LightningCLI):

@@ -27,7 +27,8 @@ from typing import Any
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 
-from .atomic import write_json_atomic
+from toolkit.data.io import write_json
+
 from .hardware import hardware_string
 
 
@@ -69,8 +70,9 @@ def _default_count(batch: Any) -> int:
 class MetricsFile(Callback):
     """Write ``<exp_dir>/metrics.json`` after every validation run, at the end of training and after testing.
 
-    Throughput counts ``pl_module.count_items(batch)`` (default: the batch size) over the time
-    spent inside training batches (forward, backward, optimiser step), in ``pl_module.item_unit``.
+    Throughput counts ``pl_module.count_items(batch)`` (default: the batch size; times the number of
+    DDP ranks) over the time spent inside training batches (forward, backward, optimiser step), in
+    ``pl_module.item_unit``.
     """
 
     def __init__(self, filename: str = "metrics.json"):
@@ -121,7 +123,9 @@ class MetricsFile(Callback):
             self.batch_s += time.perf_counter() - self._batch_t0
             self._batch_t0 = None
         count = getattr(pl_module, "count_items", None)
-        self.items += int(count(batch)) if callable(count) else _default_count(batch)
+        items = int(count(batch)) if callable(count) else _default_count(batch)
+        # every rank runs a batch of about this size in the same step: count them all
+        self.items += items * trainer.world_size
 
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self.wall_s = self._elapsed()
@@ -197,7 +201,7 @@ class MetricsFile(Callback):
 
     def write(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.is_global_zero:
-            write_json_atomic(self.path(trainer), self.summary(trainer, pl_module))
+            write_json(self.path(trainer), self.summary(trainer, pl_module))
 
 
 def _accelerator(trainer: Trainer) -> str:
