@@ -14,9 +14,7 @@ from toolkit.nn.kernels import elementwise_recurrence
 
 def _impl(name):
     def run(a, u, h0, lens, activation, reverse):
-        return elementwise_recurrence(
-            a, u, h0, activation, lengths=lens, reverse=reverse, return_last=True, impl=name
-        )
+        return elementwise_recurrence(a, u, h0, activation, lengths=lens, reverse=reverse, return_last=True, impl=name)
 
     return run
 
@@ -152,3 +150,35 @@ def test_use_impl_switches_the_layer_path(monkeypatch):
     torch.testing.assert_close(state_fast[0][0], state_loop[0][0])
     with pytest.raises(ValueError, match="impl must be one of"), kernels.use_impl("fast"):
         pass
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
+def test_overwrite_a_same_values_and_grads(reverse):
+    """h may be written over the projection's output (a reshape of a non-leaf): results unchanged."""
+    g = torch.Generator().manual_seed(4)
+    proj = torch.nn.Linear(3, 5)
+    x = torch.randn(2, 6, 3, generator=g, requires_grad=True)
+    u = torch.rand(5, generator=g, requires_grad=True)
+    h0, lens = torch.zeros(2, 5), torch.tensor([6, 4])
+    results = []
+    for overwrite in (False, True):
+        x.grad = u.grad = None
+        a = proj(x)
+        h, last = elementwise_recurrence(
+            a, u, h0, "tanh", lengths=lens, reverse=reverse, return_last=True, overwrite_a=overwrite
+        )
+        if not reverse:
+            assert (h.data_ptr() == a.data_ptr()) == overwrite
+        (h.square().sum() + last.sum()).backward()
+        results.append((h.detach(), last.detach(), x.grad.clone(), u.grad.clone()))
+    for want, got in zip(*results, strict=True):
+        torch.testing.assert_close(got, want)
+
+
+def test_overwrite_a_skipped_for_a_leaf_that_requires_grad():
+    a, u, h0, *_ = make_inputs(torch.float32, None)
+    a.requires_grad_()
+    before = a.detach().clone()
+    h = elementwise_recurrence(a, u, h0, "relu", overwrite_a=True)
+    h.sum().backward()
+    assert torch.equal(a.detach(), before) and a.grad is not None

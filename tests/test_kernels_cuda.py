@@ -9,9 +9,7 @@ from test_kernels_cases import ACTS, assert_close, make_inputs, reference, value
 from toolkit import nn as rnn
 from toolkit.nn.kernels import elementwise_recurrence, triton_available
 
-pytestmark = pytest.mark.skipif(
-    not (torch.cuda.is_available() and triton_available()), reason="needs CUDA and Triton"
-)
+pytestmark = pytest.mark.skipif(not (torch.cuda.is_available() and triton_available()), reason="needs CUDA and Triton")
 
 
 @pytest.mark.parametrize("activation", ACTS)

@@ -33,9 +33,13 @@ def interpreted():
     path = os.path.join(os.path.dirname(kernels_pkg.__file__), "triton_kernel.py")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TRITON_INTERPRET", "1")
-        spec = importlib.util.spec_from_file_location("recur_triton_kernel_interpreted", path)
+        # named inside the package so its relative imports resolve
+        spec = importlib.util.spec_from_file_location("toolkit.nn.kernels.triton_kernel_interpreted", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
+    # the interpreter runs every unrolled step of a chunk in Python: small chunks keep the cases fast
+    # (lengths 3 and 1 end inside a chunk); one test below runs the compiled chunk size
+    module.CHUNK = 2
     return module
 
 
@@ -73,7 +77,7 @@ def test_one_output_used(interpreted, use):
 
 def test_storage_dtype_and_hidden_wider_than_a_block(interpreted):
     """H not a multiple of the block (masked tail) and several blocks per row; non-contiguous a."""
-    block, _ = interpreted.launch_config(300)
+    block, _ = interpreted.launch_config(2, 300)
     hidden = block + 44
     g = torch.Generator().manual_seed(5)
     base = torch.randn(2, 4, 2 * hidden, generator=g)
@@ -90,3 +94,30 @@ def test_long_tanh_input_does_not_overflow(interpreted):
     a = torch.tensor([[[60.0, -60.0, 1e-3]]]).expand(1, 3, 3).contiguous()
     h = interpreted.elementwise_recurrence_triton(a, torch.zeros(3), torch.zeros(1, 3), "tanh")[0]
     torch.testing.assert_close(h, torch.tanh(a), atol=1e-6, rtol=1e-5)
+
+
+def test_default_chunk_size(interpreted, monkeypatch):
+    """The chunk size the GPU runs, over several chunks with ragged lengths, both directions."""
+    monkeypatch.setattr(interpreted, "CHUNK", 16)
+    inputs = make_inputs(torch.float32, [17, 16, 1], shape=(3, 17, 5))
+    got = values_and_grads(_fused(interpreted), *inputs, activation="tanh", reverse=True)
+    want = values_and_grads(reference, *inputs, activation="tanh", reverse=True)
+    assert_close(got, want, 1e-5)
+
+
+def test_overwrite_a_in_place(interpreted):
+    """h written over the projection's own output: same values and gradients, one buffer fewer."""
+    g = torch.Generator().manual_seed(2)
+    proj = torch.nn.Linear(3, 5)
+    x = torch.randn(2, 6, 3, generator=g, requires_grad=True)
+    u, h0, lens = torch.rand(5, generator=g), torch.zeros(2, 5), torch.tensor([6, 4])
+    results = []
+    for inplace in (False, True):
+        x.grad = None
+        a = proj(x)
+        h, last = interpreted.elementwise_recurrence_triton(a, u, h0, "relu", lens, False, inplace)
+        assert (h.data_ptr() == a.data_ptr()) == inplace
+        (h.square().sum() + last.sum()).backward()
+        results.append((h.detach(), last.detach(), x.grad.clone()))
+    for want, got in zip(*results, strict=True):
+        torch.testing.assert_close(got, want)

@@ -98,8 +98,11 @@ class IndRNNCell(Cell):
         if self.batch_norm == "frame":
             a = self.norm(a, lengths)
         u = self.u.clamp(-self.u_max, self.u_max)
-        # the kernel stops each sequence at its length and returns its final state itself
-        h, final = elementwise_recurrence(a, u, state, self.activation, lengths=lengths, return_last=True)
+        # the kernel stops each sequence at its length and returns its final state itself; a is
+        # the projection's own output (unless frame-normalised), so h may overwrite it
+        h, final = elementwise_recurrence(
+            a, u, state, self.activation, lengths=lengths, return_last=True, overwrite_a=self.batch_norm != "frame"
+        )
         if self.batch_norm == "seq":
             h = self.norm(h, lengths)
         return h, final

@@ -92,6 +92,7 @@ def elementwise_recurrence(
     lengths: Tensor | None = None,
     reverse: bool = False,
     return_last: bool = False,
+    overwrite_a: bool = False,
     impl: str | None = None,
 ) -> Tensor | tuple[Tensor, Tensor]:
     """h_t = act(a_t + u ⊙ h_{t-1}) for every step: a (B, T, H), u (H,), h0 (B, H) -> h (B, T, H).
@@ -101,6 +102,8 @@ def elementwise_recurrence(
     its last valid step back to step 0 (the backward direction of a bidirectional layer).
     ``return_last``: also return the state after the last processed step, (B, H) (``h0[b]`` for
     an empty sequence), whose gradient flows back through the recurrence.
+    ``overwrite_a``: the caller will not use ``a`` again, so h may be written over it (saves a
+    buffer; ignored where it cannot apply: a non-contiguous a, or a leaf that requires grad).
     Outputs have a's dtype; 16-bit inputs accumulate in float32. Gradients reach a, u and h0.
     ``impl`` forces an implementation ("triton" also runs on CPU tensors under TRITON_INTERPRET=1);
     None means the one set by ``use_impl`` ("auto" unless changed).
@@ -110,29 +113,38 @@ def elementwise_recurrence(
     if lengths is not None and not lengths.is_cuda and int(lengths.min()) == a.shape[1] and not reverse:
         lengths = None  # every sequence is full: skip the masking work
     impl = _resolve(_default_impl if impl is None else impl, a)
+    inplace = overwrite_a
     if impl == "triton":
         from .triton_kernel import elementwise_recurrence_triton
 
-        h, last = elementwise_recurrence_triton(a, u, h0, activation, lengths, reverse)
+        h, last = elementwise_recurrence_triton(a, u, h0, activation, lengths, reverse, inplace)
     elif impl == "reference":
         return elementwise_recurrence_reference(
             a, u, h0, activation, lengths=lengths, reverse=reverse, return_last=return_last
         )
     else:
-        h, last = _forward_direction(a, u, h0, activation, lengths, reverse, impl)
+        h, last = _forward_direction(a, u, h0, activation, lengths, reverse, impl, inplace)
     return (h, last) if return_last else h
 
 
 def _forward_direction(
-    a: Tensor, u: Tensor, h0: Tensor, activation: str, lengths: Tensor | None, reverse: bool, impl: str
+    a: Tensor,
+    u: Tensor,
+    h0: Tensor,
+    activation: str,
+    lengths: Tensor | None,
+    reverse: bool,
+    impl: str,
+    inplace: bool,
 ) -> tuple[Tensor, Tensor]:
     """The plain-PyTorch paths walk forward only: a reversed sequence is reversed in place first."""
     if reverse:
         full = torch.full((a.shape[0],), a.shape[1], dtype=torch.long, device=a.device)
         lens = full if lengths is None else lengths.to(a.device)
         a = reverse_padded(a, lens)
+        inplace = True  # the reversed copy is ours
     if impl == "cpu":
-        h, last = elementwise_recurrence_cpu(a, u, h0, activation, lengths)
+        h, last = elementwise_recurrence_cpu(a, u, h0, activation, lengths, inplace)
     else:
         h = elementwise_recurrence_loop(a, u, h0, activation).to(a.dtype)
         if lengths is None:

@@ -35,6 +35,20 @@ def elementwise_recurrence_loop(a: Tensor, u: Tensor, h0: Tensor, activation: st
     return torch.stack(out, dim=1)
 
 
+def writable_storage(a: Tensor) -> Tensor | None:
+    """A tensor that may be overwritten in place and holds exactly ``a``'s elements in ``a``'s order:
+    ``a`` itself, or the root of a reshape (as nn.Linear returns for 3-d input); None if neither.
+    """
+    if not a.is_contiguous():
+        return None
+    root = a if a._base is None else a._base
+    if not root.is_contiguous() or root.numel() != a.numel() or root.data_ptr() != a.data_ptr():
+        return None
+    if root.is_leaf and root.requires_grad:
+        return None
+    return root
+
+
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     """Accumulation dtype for a storage dtype: float32 for 16-bit floats, else the dtype itself."""
     return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
@@ -53,7 +67,10 @@ class _Recurrence(torch.autograd.Function):
     """Forward direction; lengths optional. Returns (h (B, T, H) in a's dtype, last (B, H))."""
 
     @staticmethod
-    def forward(ctx, a: Tensor, u: Tensor, h0: Tensor, lengths: Tensor | None, activation: str):
+    def forward(ctx, storage: Tensor, u: Tensor, h0: Tensor, lengths: Tensor | None, activation: str, shape, inplace):
+        # storage holds a (B, T, H) contiguously in any shape (in place it may be the root of a
+        # reshape: autograd lets a Function that returns two tensors modify only a non-view)
+        a = storage.view(shape)
         batch, steps, hidden = a.shape
         dev, cd = a.device, compute_dtype(a.dtype)
         low = cd != a.dtype
@@ -61,7 +78,13 @@ class _Recurrence(torch.autograd.Function):
         n_max = steps if lengths is None else int(lengths.max())
         n_min = steps if lengths is None else int(lengths.min())
         valid = None if lengths is None else lengths[:, None] > torch.arange(steps, device=dev)[None, :]
-        out = torch.empty_like(a, memory_format=torch.contiguous_format)
+        if inplace:
+            # h overwrites a step by step (a_t is read before h_t is written): no fresh buffer
+            # to page in, and the lines just read are the ones written
+            ctx.mark_dirty(storage)
+            out = a
+        else:
+            out = torch.empty_like(a, memory_format=torch.contiguous_format)
         # 16-bit storage: the state lives in a float32 buffer, each step is rounded into `out`
         state = torch.empty(batch, hidden, dtype=cd, device=dev) if low else None
         pre = torch.empty(batch, hidden, dtype=cd, device=dev) if activation == "tanh" else None
@@ -90,14 +113,17 @@ class _Recurrence(torch.autograd.Function):
         else:
             last = out[torch.arange(batch, device=dev), (lengths - 1).clamp(min=0)]
             last = torch.where((lengths > 0)[:, None], last, h0.to(a.dtype))
-        ctx.activation, ctx.n_min, ctx.n_max = activation, n_min, n_max
-        ctx.save_for_backward(out, u, h0, lengths)
-        return out, last
+        ctx.activation, ctx.n_min, ctx.n_max, ctx.shape = activation, n_min, n_max, shape
+        result = storage if inplace else out
+        ctx.save_for_backward(result, u, h0, lengths)
+        return result, last
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, g_out: Tensor | None, g_last: Tensor | None):
         out, u, h0, lengths = ctx.saved_tensors
+        storage_shape, out = out.shape, out.view(ctx.shape)
+        g_out = None if g_out is None else g_out.reshape(ctx.shape)
         activation, n_min, n_max = ctx.activation, ctx.n_min, ctx.n_max
         batch, steps, hidden = out.shape
         dev, cd = out.device, compute_dtype(out.dtype)
@@ -149,7 +175,7 @@ class _Recurrence(torch.autograd.Function):
         grad_h0 = uc * nxt
         if g_last is not None and lengths is not None and bool((lengths == 0).any()):
             grad_h0 = torch.where((lengths == 0)[:, None], g_last, grad_h0)
-        return grad_a, g_u.sum(0).to(u.dtype), grad_h0.to(h0.dtype), None, None
+        return grad_a.view(storage_shape), g_u.sum(0).to(u.dtype), grad_h0.to(h0.dtype), None, None, None, None
 
 
 def elementwise_recurrence_cpu(
@@ -158,10 +184,15 @@ def elementwise_recurrence_cpu(
     h0: Tensor,
     activation: str = "relu",
     lengths: Tensor | None = None,
+    inplace: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """Forward-direction recurrence with a hand-written backward.
 
     a: (B, T, H), u: (H,), h0: (B, H), lengths: (B,) or None -> (h (B, T, H), last (B, H)),
-    both in a's dtype; 16-bit inputs accumulate in float32.
+    both in a's dtype; 16-bit inputs accumulate in float32. ``inplace``: h is written over a.
     """
-    return _Recurrence.apply(a, u, h0, lengths, activation)
+    storage = writable_storage(a) if inplace else None
+    if storage is None:
+        return _Recurrence.apply(a, u, h0, lengths, activation, a.shape, False)
+    h, last = _Recurrence.apply(storage, u, h0, lengths, activation, a.shape, True)
+    return h.view(a.shape), last
