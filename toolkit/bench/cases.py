@@ -37,30 +37,25 @@ def _module(model: str, hidden: int) -> nn.Module:
     raise ValueError(f"unknown benchmark model {model!r}; choose one of {', '.join(MODELS)}")
 
 
-def make_case(
-    model: str, steps: int, batch: int, hidden: int, device: torch.device, dtype: torch.dtype, seed: int = 0
-) -> Callable[[], None]:
-    """A closure running one forward+backward of ``model`` on x (batch, steps, hidden).
+def make_case(model: str, x: torch.Tensor, grad: torch.Tensor) -> Callable[[], None]:
+    """A closure running one forward+backward of ``model`` on x (B, T, H) with upstream gradient ``grad``.
 
-    The input requires grad (as inside a stack); parameter grads are cleared each call so nothing
-    accumulates across repeats.
+    ``x`` must require grad (as inside a stack, the input's gradient is computed too). Gradients
+    are cleared each call so nothing accumulates across repeats.
     """
-    gen = torch.Generator(device=device).manual_seed(seed)
-    x = torch.randn(batch, steps, hidden, device=device, dtype=dtype, generator=gen)
-    grad = torch.randn(batch, steps, hidden, device=device, dtype=dtype, generator=gen)
+    hidden = x.shape[-1]
     if model == "recurrence":
-        a = x.requires_grad_()
-        u = torch.rand(hidden, device=device, dtype=torch.float32, generator=gen).requires_grad_()
-        h0 = torch.zeros(batch, hidden, device=device, dtype=torch.float32)
+        gen = torch.Generator(device=x.device).manual_seed(0)
+        u = torch.rand(hidden, device=x.device, dtype=torch.float32, generator=gen).requires_grad_()
+        h0 = torch.zeros(x.shape[0], hidden, device=x.device, dtype=torch.float32)
 
         def run_kernel() -> None:
-            a.grad = u.grad = None
-            kernels.elementwise_recurrence(a, u, h0, "relu").backward(grad)
+            x.grad = u.grad = None
+            kernels.elementwise_recurrence(x, u, h0, "relu").backward(grad)
 
         return run_kernel
-    module = _module(model, hidden).to(device=device, dtype=dtype)
+    module = _module(model, hidden).to(device=x.device, dtype=x.dtype)
     params = list(module.parameters())
-    x.requires_grad_()
     impl = "loop" if model == "indrnn_loop" else "auto"
 
     def run() -> None:
@@ -75,17 +70,22 @@ def make_case(
     return run
 
 
-def recurrence_forward(
-    steps: int, batch: int, hidden: int, device: torch.device, dtype: torch.dtype
-) -> Callable[[], None]:
-    """The recurrence kernel's forward alone (no graph), for its bytes/s."""
-    gen = torch.Generator(device=device).manual_seed(1)
-    a = torch.randn(batch, steps, hidden, device=device, dtype=dtype, generator=gen)
-    u = torch.rand(hidden, device=device, generator=gen)
-    h0 = torch.zeros(batch, hidden, device=device)
+def recurrence_forward(x: torch.Tensor) -> Callable[[], None]:
+    """The recurrence kernel's forward alone on a = x (no graph), for its bytes/s."""
+    gen = torch.Generator(device=x.device).manual_seed(1)
+    u = torch.rand(x.shape[-1], device=x.device, generator=gen)
+    h0 = torch.zeros(x.shape[0], x.shape[-1], device=x.device)
 
     def run() -> None:
         with torch.no_grad():
-            kernels.elementwise_recurrence(a, u, h0, "relu")
+            kernels.elementwise_recurrence(x, u, h0, "relu")
 
     return run
+
+
+def make_inputs(steps: int, batch: int, hidden: int, device: torch.device, dtype: torch.dtype, seed: int = 0):
+    """x (B, T, H) requiring grad and an upstream gradient of the same shape, shared by every model."""
+    gen = torch.Generator(device=device).manual_seed(seed)
+    x = torch.randn(batch, steps, hidden, device=device, dtype=dtype, generator=gen).requires_grad_()
+    grad = torch.randn(batch, steps, hidden, device=device, dtype=dtype, generator=gen)
+    return x, grad

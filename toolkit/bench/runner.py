@@ -11,8 +11,8 @@ import torch
 
 from toolkit.nn import kernels
 
-from .cases import MODELS, make_case, recurrence_forward
-from .timing import copy_bandwidth, median_seconds, peak_memory_bytes
+from .cases import MODELS, make_case, make_inputs, recurrence_forward
+from .timing import copy_bandwidth, interleaved_medians, peak_memory_bytes
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,8 @@ def run_bench(
 ) -> dict:
     """Time forward+backward of each model at each size; return {meta, copy_bandwidth_Bps, rows, skipped}.
 
-    A case that fails (e.g. out of memory) is recorded with its error and counted, not fatal.
+    At each size the models run round-robin on the same input (see ``interleaved_medians``). A case
+    that fails (e.g. out of memory) is recorded with its error and counted, not fatal.
     """
     from tqdm import tqdm
 
@@ -102,44 +103,72 @@ def run_bench(
     result = {"meta": _meta(device, dtype, warmup, repeats), "rows": [], "skipped": 0}
     biggest = max(c.steps * c.batch * c.hidden for c in grid) * 4
     result["copy_bandwidth_Bps"] = copy_bandwidth(device, min(biggest, 1 << 30), warmup, max(repeats, 3))
-    bar = tqdm(total=len(grid) * len(models), desc="bench", unit="case", disable=not progress)
+    bar = tqdm(total=len(grid) * (warmup + repeats), desc="bench", unit="round", disable=not progress)
     for cfg in grid:
-        rows = []
-        for model in models:
-            bar.set_postfix_str(f"{model} T={cfg.steps} B={cfg.batch} H={cfg.hidden}")
-            row = {"model": model, **asdict(cfg)}
-            try:
-                row.update(_measure(model, cfg, device, dtype, warmup, repeats, budget_s))
-            except (RuntimeError, ValueError) as err:  # torch.OutOfMemoryError is a RuntimeError
-                row["error"] = str(err).splitlines()[0][:300]
-                result["skipped"] += 1
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
-            rows.append(row)
-            bar.update(1)
+        size = f"T={cfg.steps} B={cfg.batch} H={cfg.hidden}"
+        rows = _measure_size(cfg, models, device, dtype, warmup, repeats, budget_s, bar, size)
+        result["skipped"] += sum("error" in r for r in rows)
         lstm = next((r for r in rows if r["model"] == "lstm" and "median_s" in r), None)
         for r in rows:
             if lstm and "median_s" in r:
                 r["speedup_vs_lstm"] = lstm["median_s"] / r["median_s"]
         result["rows"].extend(rows)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
     bar.close()
     result["meta"]["load_average_end"] = list(os.getloadavg())
     return result
 
 
-def _measure(
-    model: str, cfg: Config, device: torch.device, dtype: torch.dtype, warmup: int, repeats: int, budget_s: float
-) -> dict:
-    case = make_case(model, cfg.steps, cfg.batch, cfg.hidden, device, dtype)
-    timing = median_seconds(case, device, warmup, repeats, budget_s)
-    row = {**timing, "peak_memory_bytes": peak_memory_bytes(case, device)}
-    del case
-    if model == "recurrence":
+def _measure_size(cfg, models, device, dtype, warmup, repeats, budget_s, bar, size) -> list[dict]:
+    rows = {m: {"model": m, **asdict(cfg)} for m in models}
+    try:
+        x, grad = make_inputs(cfg.steps, cfg.batch, cfg.hidden, device, dtype)
+    except RuntimeError as err:
+        return [{**r, "error": _first_line(err)} for r in rows.values()]
+    fns = {}
+    for m in models:
+        try:
+            fns[m] = make_case(m, x, grad)
+        except (RuntimeError, ValueError) as err:
+            rows[m]["error"] = _first_line(err)
+    if "recurrence" in fns:
+        fns["recurrence_forward"] = recurrence_forward(x)
+    seen: set[str] = set()
+    bar_start = bar.n
+
+    def on_round(name: str) -> None:
+        if name in seen:  # a new round starts when the first function comes round again
+            seen.clear()
+            bar.update(1)
+        seen.add(name)
+        bar.set_postfix_str(f"{name} {size}")
+
+    timings = interleaved_medians(fns, device, warmup, repeats, budget_s, on_round)
+    bar.update(bar_start + warmup + repeats - bar.n)  # rounds skipped by the budget count as done
+    for m, fn in fns.items():
+        if m == "recurrence_forward":
+            continue
+        timing = timings[m]
+        if isinstance(timing, Exception):
+            rows[m]["error"] = _first_line(timing)
+            continue
+        rows[m].update(timing, peak_memory_bytes=_peak(fn, device))
+    forward = timings.get("recurrence_forward")
+    if "median_s" in rows.get("recurrence", {}) and isinstance(forward, dict):
         fwd_bytes, bwd_bytes = _recurrence_bytes(cfg, dtype)
-        forward = median_seconds(
-            recurrence_forward(cfg.steps, cfg.batch, cfg.hidden, device, dtype), device, warmup, repeats, budget_s
-        )
-        row["forward_median_s"] = forward["median_s"]
-        row["forward_Bps"] = fwd_bytes / forward["median_s"]
-        row["fwd_bwd_Bps"] = (fwd_bytes + bwd_bytes) / timing["median_s"]
-    return row
+        rows["recurrence"]["forward_median_s"] = forward["median_s"]
+        rows["recurrence"]["forward_Bps"] = fwd_bytes / forward["median_s"]
+        rows["recurrence"]["fwd_bwd_Bps"] = (fwd_bytes + bwd_bytes) / rows["recurrence"]["median_s"]
+    return list(rows.values())
+
+
+def _peak(fn, device: torch.device) -> int | None:
+    try:
+        return peak_memory_bytes(fn, device)
+    except RuntimeError:
+        return None
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).splitlines() or [type(err).__name__])[0][:300]

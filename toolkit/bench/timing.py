@@ -36,6 +36,47 @@ def median_seconds(
     return {"median_s": statistics.median(times), "min_s": min(times), "times_s": times}
 
 
+def interleaved_medians(
+    fns: dict[str, Callable[[], object]],
+    device: torch.device,
+    warmup: int,
+    repeats: int,
+    budget_s: float = float("inf"),
+    on_round: Callable[[str], None] | None = None,
+) -> dict[str, dict | Exception]:
+    """Time several functions round-robin: a burst of load from other processes on a shared machine
+    then hits every function alike, so the ratios between them stay honest.
+
+    Each gets ``warmup`` untimed runs, then up to ``repeats`` timed runs (after three, it stops
+    once ``budget_s`` seconds were spent on it). Returns {name: {median_s, min_s, times_s}} or
+    {name: the exception it raised}; ``on_round(name)`` is called before each run.
+    """
+    results: dict[str, dict | Exception] = {}
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for round_index in range(warmup + repeats):
+        for name, fn in fns.items():
+            if name in results:
+                continue
+            done = times[name]
+            if round_index >= warmup and len(done) >= 3 and sum(done) > budget_s:
+                continue
+            if on_round is not None:
+                on_round(name)
+            try:
+                start = time.perf_counter()
+                fn()
+                synchronize(device)
+            except RuntimeError as err:  # e.g. torch.OutOfMemoryError: that case is dropped
+                results[name] = err
+                continue
+            if round_index >= warmup:
+                done.append(time.perf_counter() - start)
+    for name, done in times.items():
+        if name not in results:
+            results[name] = {"median_s": statistics.median(done), "min_s": min(done), "times_s": done}
+    return results
+
+
 def peak_memory_bytes(fn: Callable[[], object], device: torch.device) -> int | None:
     """Peak allocated memory of one call above what was allocated before it (CUDA only; None on CPU)."""
     if device.type != "cuda":
