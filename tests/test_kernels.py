@@ -182,3 +182,12 @@ def test_overwrite_a_skipped_for_a_leaf_that_requires_grad():
     h = elementwise_recurrence(a, u, h0, "relu", overwrite_a=True)
     h.sum().backward()
     assert torch.equal(a.detach(), before) and a.grad is not None
+
+
+def test_thread_count_restored_after_serial_loops():
+    """The loops run single-threaded at small sizes and put the thread count back."""
+    before = torch.get_num_threads()
+    a, u, h0, *_ = make_inputs(torch.float32, None)
+    a.requires_grad_()
+    elementwise_recurrence(a, u, h0, "tanh").sum().backward()
+    assert torch.get_num_threads() == before

@@ -13,6 +13,9 @@ faults, more than the per-step ops it saves).
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 from torch import Tensor
 
@@ -33,6 +36,26 @@ def elementwise_recurrence_loop(a: Tensor, u: Tensor, h0: Tensor, activation: st
         h = act(torch.addcmul(a_t, u, h))
         out.append(h)
     return torch.stack(out, dim=1)
+
+
+# Below this many elements per step, the loops run their ops on one thread. ATen splits a
+# transcendental op (tanh) over threads from ~10k elements on; a thousand tiny parallel regions
+# per sequence then cost more than they save, and on a loaded machine each one waits for a
+# descheduled thread: tanh over (32, 512) slices measured 10x slower with 2 threads than with 1.
+SERIAL_BELOW = 1 << 16
+
+
+@contextlib.contextmanager
+def _serial_loop(elements_per_step: int) -> Iterator[None]:
+    threads = torch.get_num_threads()
+    if elements_per_step >= SERIAL_BELOW or threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def writable_storage(a: Tensor) -> Tensor | None:
@@ -63,6 +86,26 @@ def _ends_by_step(lengths: Tensor) -> dict[int, Tensor]:
     return {t: torch.tensor(rows, dtype=torch.long, device=lengths.device) for t, rows in ends.items()}
 
 
+def _forward_loop(a, uc, h, out_steps, state, pre, valid, activation: str, n_min: int, n_max: int, low: bool):
+    """h_t = act(a_t + u * h_{t-1}) into ``out_steps`` (or ``state`` then rounded, for 16-bit); returns h_last."""
+    for t, a_t in enumerate(a.unbind(1)[:n_max]):
+        dst = state if low else out_steps[t]
+        if activation == "tanh":
+            torch.addcmul(a_t, uc, h, out=pre)
+            torch.tanh(pre, out=dst)
+        else:
+            torch.addcmul(a_t, uc, h, out=dst)
+            if activation == "relu":
+                dst.relu_()
+        if t >= n_min:
+            # rows already past their length output zero (their state no longer matters)
+            dst.mul_(valid[:, t, None])
+        if low:
+            out_steps[t].copy_(dst)
+        h = dst
+    return h
+
+
 class _Recurrence(torch.autograd.Function):
     """Forward direction; lengths optional. Returns (h (B, T, H) in a's dtype, last (B, H))."""
 
@@ -90,22 +133,8 @@ class _Recurrence(torch.autograd.Function):
         pre = torch.empty(batch, hidden, dtype=cd, device=dev) if activation == "tanh" else None
         h = h0.to(cd)
         out_steps = out.unbind(1)
-        for t, a_t in enumerate(a.unbind(1)[:n_max]):
-            dst = state if low else out_steps[t]
-            if activation == "tanh":
-                # out-of-place: in-place tanh_ measured 5x slower
-                torch.addcmul(a_t, uc, h, out=pre)
-                torch.tanh(pre, out=dst)
-            else:
-                torch.addcmul(a_t, uc, h, out=dst)
-                if activation == "relu":
-                    dst.relu_()
-            if t >= n_min:
-                # rows already past their length output zero (their state no longer matters)
-                dst.mul_(valid[:, t, None])
-            if low:
-                out_steps[t].copy_(dst)
-            h = dst
+        with _serial_loop(batch * hidden):
+            h = _forward_loop(a, uc, h, out_steps, state, pre, valid, activation, n_min, n_max, low)
         if n_max < steps:
             out[:, n_max:].zero_()
         if lengths is None:
@@ -144,32 +173,33 @@ class _Recurrence(torch.autograd.Function):
         g_u = torch.zeros(batch, hidden, dtype=cd, device=dev)  # per row: sum_t dL/dz_t * h_{t-1}
         # 16-bit storage: alternate between two float32 buffers (z must not alias nxt)
         pair = [torch.empty(batch, hidden, dtype=cd, device=dev) for _ in range(2)] if low else None
-        for t in range(n_max - 1, -1, -1):
-            z = pair[t % 2] if low else ga_steps[t]
-            # dL/dh_t = g_out_t + u * dL/dz_{t+1}
-            if g_steps is not None:
-                torch.addcmul(g_steps[t], uc, nxt, out=z)
-            else:
-                torch.mul(uc, nxt, out=z)
-            if t in ends:
-                rows = ends[t]
-                if rows is None:
-                    z.add_(g_last)
+        with _serial_loop(batch * hidden):
+            for t in range(n_max - 1, -1, -1):
+                z = pair[t % 2] if low else ga_steps[t]
+                # dL/dh_t = g_out_t + u * dL/dz_{t+1}
+                if g_steps is not None:
+                    torch.addcmul(g_steps[t], uc, nxt, out=z)
                 else:
-                    z.index_add_(0, rows, g_last.index_select(0, rows))
-            if t >= n_min:
-                z.mul_(valid[:, t, None])
-            # dL/dz_t = dL/dh_t * act'(z_t), with act' read from h_t; one fused aten op each
-            # (a bool-mask multiply measured 1.6x slower for relu)
-            if activation == "relu":
-                torch.ops.aten.threshold_backward.grad_input(z, h_steps[t], 0, grad_input=z)
-            elif activation == "tanh":
-                torch.ops.aten.tanh_backward.grad_input(z, h_steps[t], grad_input=z)
-            if t > 0:
-                g_u.addcmul_(z, h_steps[t - 1])
-            if low:
-                ga_steps[t].copy_(z)
-            nxt = z
+                    torch.mul(uc, nxt, out=z)
+                if t in ends:
+                    rows = ends[t]
+                    if rows is None:
+                        z.add_(g_last)
+                    else:
+                        z.index_add_(0, rows, g_last.index_select(0, rows))
+                if t >= n_min:
+                    z.mul_(valid[:, t, None])
+                # dL/dz_t = dL/dh_t * act'(z_t), with act' read from h_t; one fused aten op each
+                # (a bool-mask multiply measured 1.6x slower for relu)
+                if activation == "relu":
+                    torch.ops.aten.threshold_backward.grad_input(z, h_steps[t], 0, grad_input=z)
+                elif activation == "tanh":
+                    torch.ops.aten.tanh_backward.grad_input(z, h_steps[t], grad_input=z)
+                if t > 0:
+                    g_u.addcmul_(z, h_steps[t - 1])
+                if low:
+                    ga_steps[t].copy_(z)
+                nxt = z
         if n_max > 0:
             g_u.addcmul_(nxt, h0.to(cd))
         grad_h0 = uc * nxt
