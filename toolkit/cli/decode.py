@@ -19,9 +19,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--batch-seconds", type=float, default=60.0, help="audio per forward pass (default 60)")
     parser.add_argument("--beam", type=int, default=0, help="beam size; 0 = greedy (default)")
-    parser.add_argument("--lm", help="KenLM model (.arpa/.bin) for beam search")
+    parser.add_argument(
+        "--lm",
+        help="language model for beam search: a KenLM file (.arpa/.bin), or a recur LM (experiment folder or .ckpt)",
+    )
     parser.add_argument("--lexicon", help="lexicon for --lm (default: the LM's words, spelled in characters)")
     parser.add_argument("--lm-weight", type=float, default=0.5, help="LM weight in beam search (default 0.5)")
+    parser.add_argument(
+        "--beam-tokens", type=int, default=8, help="tokens considered per frame in beam search (default 8)"
+    )
     parser.add_argument("--word-score", type=float, default=0.0, help="word insertion score (default 0)")
     parser.add_argument(
         "--set", dest="set_name", help="name of the decoded set; with references, scores go to <model>/decode/<set>/"
@@ -56,11 +62,25 @@ def _build_decoder(args: argparse.Namespace, model, exp_dir: Path | None):
     symbols = getattr(model.tokenizer, "symbols", None)
     if symbols is None:
         raise UserError("beam search with this tokenizer kind is not supported yet; decode greedily (no --beam)")
+    config = BeamConfig(args.beam, args.beam_tokens, lm_weight=args.lm_weight, word_score=args.word_score)
+    if args.lm and (Path(args.lm).is_dir() or Path(args.lm).suffix == ".ckpt"):
+        from toolkit.tasks.lm_eval import load_lm
+
+        lm = load_lm(args.lm, args.device)
+        index = getattr(lm.tokenizer, "index", None)
+        if index is None or lm.tokenizer.kind != "char":
+            raise UserError(f"--lm {args.lm}: shallow fusion needs a character LM (this one is {lm.tokenizer.kind})")
+        missing = [s for s in symbols[1:] if s not in index and s != "<unk>"]
+        if missing:
+            raise UserError(f"--lm {args.lm}: the LM has no symbol for {missing[:5]}; train it on text with them")
+        ids = [None] + [index.get(s) for s in symbols[1:]]
+        return CTCBeamSearch(
+            symbols, word_sep=" ", lm=lm, lm_token_ids=ids, lm_end_id=lm.tokenizer.eos_id, config=config
+        )
     lexicon = args.lexicon
     if args.lm and Path(args.lm).suffix == ".arpa" and lexicon is None:
         target = (exp_dir or Path(args.lm).parent) / "decode" / f"lexicon.{Path(args.lm).stem}.txt"
         lexicon = write_lexicon(_arpa_words(Path(args.lm)), target)
-    config = BeamConfig(beam_size=args.beam, lm_weight=args.lm_weight, word_score=args.word_score)
     return CTCBeamSearch(symbols, word_sep=" ", lexicon=lexicon, lm=args.lm, config=config)
 
 
@@ -94,7 +114,10 @@ def run(args: argparse.Namespace) -> int:
     if refs:
         name = args.set_name or "set"
         out_dir = (exp_dir / "decode") if exp_dir else Path(args.out or "./x").parent / "decode"
-        tag = f"{name}" + (f"_beam{args.beam}" if args.beam else "") + ("_lm" if args.lm else "")
+        lm_tag = ""
+        if args.lm:
+            lm_tag = "_kenlm" if Path(args.lm).suffix in (".arpa", ".bin") else "_rnnlm"
+        tag = f"{name}" + (f"_beam{args.beam}" if args.beam else "") + lm_tag
         # utterances that could not be read still count: as deletions of their whole reference
         refs.update({u.id: u.ref for u in utterances if u.id in bad and u.ref is not None})
         figures = write_scoring(refs, {r.id: r.text for r in results}, out_dir / tag, name=tag)

@@ -16,6 +16,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--devices", type=int, default=1, help="devices per node for training (DDP when > 1)")
     parser.add_argument("--num-nodes", type=int, default=1, help="nodes for training (launch with SLURM/torchrun)")
     parser.add_argument("--exp", help="experiment folder (default: the recipe's exp)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a recipe variable (repeatable)"
+    )
     parser.add_argument("--force", action="store_true", help="redo the selected stages even if up to date")
     parser.add_argument("--list", action="store_true", help="list the stages and their state, run nothing")
 
@@ -25,7 +28,15 @@ def run(args: argparse.Namespace) -> int:
 
     recipe = load_recipe(args.recipe)
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
-    runner = RecipeRunner(recipe, args.exp, args.devices, args.num_nodes, models, args.force)
+    from toolkit.errors import UserError
+
+    overrides = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set {item!r}: expected KEY=VALUE")
+        overrides[key] = value
+    runner = RecipeRunner(recipe, args.exp, args.devices, args.num_nodes, models, args.force, overrides=overrides)
     if args.list:
         for job in runner.jobs(args.stage, args.stop_stage):
             state = "done" if runner.is_done(job, runner.key(job)) else "to do"

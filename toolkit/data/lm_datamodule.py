@@ -8,7 +8,15 @@ from typing import Any, Literal
 from lightning.pytorch import LightningDataModule
 
 from toolkit.data.lm import SentenceBatches, StreamBatches, encode_stream, read_text
+from toolkit.data.manifest import read_manifest
 from toolkit.data.tokenizer import load_tokenizer
+
+
+def _lines(path: str) -> list[str]:
+    """A text file's lines, or the transcripts of a speech manifest (.jsonl)."""
+    if str(path).endswith(".jsonl"):
+        return [e["text"] for e in read_manifest(path, resolve_paths=False)]
+    return read_text(path)
 
 
 class ResumableBatches:
@@ -54,7 +62,8 @@ class LMDataModule(LightningDataModule):
     each line scored on its own (``<eos>`` as start and end), bucketed under ``max_tokens``.
 
     Args:
-        train, valid, test: text files; tokenizer: folder of the saved tokenizer.
+        train, valid, test: text files, or speech manifests (.jsonl: their transcripts);
+            tokenizer: folder of the saved tokenizer.
         batch_size, bptt: stream rows and window length in training; eval_batch_size for valid/test.
         max_tokens: sentence regime token budget per batch.
     """
@@ -81,7 +90,7 @@ class LMDataModule(LightningDataModule):
         h = self.hparams
         for split, path in (("train", h.train), ("valid", h.valid), ("test", h.test)):
             if path and split not in self.texts and (stage in (None, "fit") or split != "train"):
-                self.texts[split] = read_text(path)
+                self.texts[split] = _lines(path)
 
     def _world(self) -> tuple[int, int]:
         t = self.trainer

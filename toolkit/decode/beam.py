@@ -22,6 +22,7 @@ WORD_SEP = "|"
 @dataclass
 class BeamConfig:
     beam_size: int = 16
+    beam_size_token: int | None = None  # tokens considered per frame (None: all)
     beam_threshold: float = 25.0
     lm_weight: float = 0.5
     word_score: float = 0.0
@@ -89,6 +90,7 @@ class CTCBeamSearch:
             lm=lm_arg,
             nbest=c.nbest,
             beam_size=c.beam_size,
+            beam_size_token=c.beam_size_token,
             beam_threshold=c.beam_threshold,
             lm_weight=c.lm_weight if lm_arg is not None else 0.0,
             word_score=c.word_score,

@@ -92,6 +92,7 @@ class RecipeRunner:
         models: list[str] | None = None,
         force: bool = False,
         echo: Callable[[str], None] = print,
+        overrides: dict[str, str] | None = None,
     ):
         if models:
             unknown = [m for m in models if m not in recipe.models]
@@ -104,8 +105,15 @@ class RecipeRunner:
         self.recipe, self.force, self.echo = recipe, force, echo
         self.exp = Path(exp or recipe.exp)
         self.models = models or recipe.models
+        unknown = sorted(set(overrides or {}) - set(recipe.vars))
+        if unknown:
+            raise UserError(
+                f"--set {', '.join(unknown)}: not a variable of {recipe.path} "
+                f"(vars: {', '.join(recipe.vars) or 'none'})"
+            )
         self.vars = {
             **recipe.vars,
+            **(overrides or {}),
             "exp": str(self.exp),
             "recipe_dir": str(recipe.path.parent),
             "devices": str(devices),

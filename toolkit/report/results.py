@@ -63,7 +63,20 @@ def figure_keys(runs: list[Run]) -> list[str]:
     keys = sorted({k for r in runs for k in r.final})
     hinted = [k for h in _KEY_HINTS for k in keys if h in k.split("/")[-1].lower()]
     ordered = list(dict.fromkeys(hinted))
+    if any(not _name(k).endswith("loss") for k in ordered):  # losses only when nothing better exists
+        ordered = [k for k in ordered if not _name(k).endswith("loss")]
     return ordered or keys
+
+
+def _name(key: str) -> str:
+    return key.split("/")[-1].lower()
+
+
+def _fmt_figure(key: str, value: Any) -> str:
+    """Error rates (WER, CER, PER) as percentages; everything else as is."""
+    if isinstance(value, float) and _name(key) in ("wer", "cer", "per"):
+        return f"{100 * value:.2f}%"
+    return _fmt(value)
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -106,7 +119,7 @@ def results_markdown(runs: list[Run], title: str = "Results") -> str:
     lines = [f"# {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in runs:
         row = [f"**{r.name}**" if r.is_baseline else r.name, _fmt(r.params)]
-        row += [_fmt(r.final.get(k)) for k in keys]
+        row += [_fmt_figure(k, r.final.get(k)) for k in keys]
         if baseline is not None:
             change = relative_change(r.final.get(keys[0]), baseline.final.get(keys[0])) if keys else None
             row.append("baseline" if r is baseline else "-" if change is None else f"{change:+.1f}%")

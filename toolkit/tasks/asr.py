@@ -149,7 +149,7 @@ class CTCTask(LightningModule):
             blank=0, reduction="none", zero_infinity=False,
         )  # fmt: skip
         size = len(batch)
-        world = self.trainer.world_size if self._trainer is not None else 1
+        world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
         loss = per_utt.sum() * world / self._world_batch(size) if stage == "train" else per_utt.mean()
         if stage == "train":
             if self._any_rank(not torch.isfinite(loss).item()):

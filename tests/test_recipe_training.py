@@ -1,0 +1,75 @@
+"""Recipes with real training on tiny data: killed with SIGKILL mid-training and run again, the
+training resumes from its checkpoint and finishes; `--devices 2` trains with DDP on 2 CPU processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+from test_asr import config, make_corpus
+
+from toolkit.cli.main import main
+
+
+def recipe(root, max_steps: int):
+    make_corpus(root)
+    cfg = config(root, "lstm", max_steps=max_steps)
+    text = cfg.read_text().replace("devices: 1", "devices: 1\n  enable_checkpointing: true")
+    cfg.write_text(text)
+    path = root / "recipe.yaml"
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            # tiny recipe for the tests
+            name: tiny
+            exp: {root}/exp
+            models: [lstm]
+            stages:
+              - name: train
+                per_model: true
+                workdir: "{{exp}}/{{model}}"
+                run: >-
+                  recur --threads 1 fit --config {root}/{{model}}.yaml --exp_dir {{exp}}/{{model}}
+                  --trainer.devices {{devices}} --checkpoint.every_n_train_steps 2
+            """
+        )
+    )
+    return path
+
+
+def test_kill_9_mid_training_then_rerun_finishes(tmp_path):
+    path = recipe(tmp_path, max_steps=120)
+    cmd = [sys.executable, "-m", "toolkit.cli.main", "run", str(path)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    last = tmp_path / "exp/lstm/checkpoints/last.ckpt"
+    deadline = time.time() + 240
+    while not last.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+    time.sleep(1.0)
+    assert proc.poll() is None, "training ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)  # the runner and the training process, mid-training
+    proc.wait()
+    killed_at = json.loads((tmp_path / "exp/lstm/metrics.json").read_text())["train"]["steps"] if (
+        tmp_path / "exp/lstm/metrics.json").exists() else 0  # fmt: skip
+    assert killed_at < 120
+    # the rerun resumes from last.ckpt (not from scratch) and finishes with a result
+    assert main(["run", str(path)]) == 0
+    metrics = json.loads((tmp_path / "exp/lstm/metrics.json").read_text())
+    assert metrics["train"]["steps"] == 120 and metrics["train"]["finished"]
+    assert "test/wer" in metrics["final"]
+    log = (tmp_path / "exp/logs/train-lstm.log").read_text()
+    assert "--ckpt_path last" in log and "Restoring states from the checkpoint" in log
+
+
+def test_devices_2_trains_with_ddp(tmp_path):
+    path = recipe(tmp_path, max_steps=4)
+    assert main(["run", str(path), "--devices", "2"]) == 0
+    metrics = json.loads((tmp_path / "exp/lstm/metrics.json").read_text())
+    assert metrics["train"]["steps"] == 4 and "test/wer" in metrics["final"]
+    log = (tmp_path / "exp/logs/train-lstm.log").read_text()
+    assert "GLOBAL_RANK: 1, MEMBER: 2/2" in log
