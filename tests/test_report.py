@@ -30,6 +30,7 @@ def fake_run(root, name, wer, params, with_u=False):
 def test_table_rows_and_change_against_lstm(tmp_path):
     fake_run(tmp_path, "lstm", 0.20, 1000)
     fake_run(tmp_path, "res_indrnn", 0.15, 990, with_u=True)
+    fake_run(tmp_path, "res_indrnn.stale-20260101-000000", 0.5, 990)  # moved aside by the runner
     runs = collect_runs(tmp_path)
     text = results_markdown(runs)
     rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}

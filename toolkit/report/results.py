@@ -46,7 +46,9 @@ def collect_runs(exp_dir: str | Path) -> list[Run]:
     exp_dir = Path(exp_dir)
     if not exp_dir.is_dir():
         raise UserError(f"experiment folder not found: {exp_dir}")
-    files = sorted(exp_dir.glob("*/metrics.json")) or sorted(exp_dir.glob("metrics.json"))
+    # runs the recipe runner moved aside (<model>.stale-<time>) are history, not results
+    files = [f for f in sorted(exp_dir.glob("*/metrics.json")) if ".stale-" not in f.parent.name]
+    files = files or sorted(exp_dir.glob("metrics.json"))
     if not files:
         raise UserError(f"{exp_dir}: no metrics.json in it or its sub-folders; train a model first (recur fit)")
     runs = []
