@@ -6,8 +6,10 @@ PYTHON ?= python3
 install:
 	$(PYTHON) -m pip install -q -e '.[dev]'
 
+# the embedded default: synthesise a spoken corpus offline, train res_indrnn / irnn / lstm and an LM,
+# decode, print the results table (exp/synth/RESULTS.md)
 demo: install
-	recur layers
+	recur run recipes/synth/recipe.yaml
 
 lint:
 	ruff check .
