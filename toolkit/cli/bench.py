@@ -36,11 +36,11 @@ def run(args: argparse.Namespace) -> int:
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise UserError("recur bench: --device cuda but no CUDA device is visible; use --device cpu")
+        raise UserError("--device cuda but no CUDA device is visible; use --device cpu")
     if args.warmup < 0 or args.repeats < 1 or args.budget <= 0:
-        raise UserError("recur bench: need --warmup >= 0, --repeats >= 1 and --budget > 0")
+        raise UserError("need --warmup >= 0, --repeats >= 1 and --budget > 0")
     if args.dtype != "float32" and device == "cpu":
-        raise UserError("recur bench: 16-bit dtypes are for --device cuda; on cpu use --dtype float32")
+        raise UserError("16-bit dtypes are for --device cuda; on cpu use --dtype float32")
     if args.quick:
         grid, warmup, repeats = quick_grid(), 1, 2
     else:
