@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
-import tempfile
 from pathlib import Path
+
+from toolkit.data.io import write_json, write_text
 
 from .cases import MODELS
 
@@ -15,18 +15,6 @@ CPU_SPEEDUP_TARGET = 6.0
 CPU_OVERHEAD_TARGET = 0.30
 GPU_SPEEDUP_TARGET = 15.0
 GPU_BANDWIDTH_TARGET = 0.70
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _ms(seconds: float | None) -> str:
@@ -123,6 +111,6 @@ def write_results(result: dict, out_dir: str | os.PathLike) -> tuple[Path, Path]
     out.mkdir(parents=True, exist_ok=True)
     stem = f"bench_{result['meta']['device']}"
     json_path, md_path = out / f"{stem}.json", out / f"{stem}.md"
-    _write_atomic(json_path, json.dumps(result, indent=2) + "\n")
-    _write_atomic(md_path, markdown_table(result))
+    write_json(json_path, result)
+    write_text(md_path, markdown_table(result))
     return json_path, md_path
