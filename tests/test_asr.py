@@ -129,3 +129,17 @@ def test_non_finite_loss_skips_the_batch(tmp_path):
                         torch.tensor([5]), ["ab ab"])  # fmt: skip
     task.log = lambda *a, **k: None
     assert task.training_step(batch, 0) is None and int(task.skipped_batches) == 1
+
+
+def test_untokenizable_transcripts_are_listed_not_kept(tmp_path):
+    from toolkit.data.speech_datamodule import SpeechDataModule
+
+    make_corpus(tmp_path)
+    lines = (tmp_path / "dev.jsonl").read_text().splitlines()
+    extra = json.loads(lines[0]) | {"id": "weird", "text": "ab zz"}  # 'z' never occurs in training text
+    (tmp_path / "dev.jsonl").write_text("\n".join([*lines, json.dumps(extra)]) + "\n")
+    dm = SpeechDataModule(str(tmp_path / "train.jsonl"), str(tmp_path / "dev.jsonl"), str(tmp_path / "tokenizer"))
+    dm.setup("validate")
+    assert len(dm.datasets["dev"]) == len(lines)
+    rows = (tmp_path / "rejected_dev_training.tsv").read_text().splitlines()
+    assert rows[1].startswith("dev\tweird\t") and "cannot encode ('z'" in rows[1]

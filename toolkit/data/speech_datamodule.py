@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -13,7 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from toolkit.data.dataset import SpeechDataset, collate, screen
 from toolkit.data.features import Fbank
-from toolkit.data.manifest import filter_manifest, read_manifest
+from toolkit.data.manifest import Rejections, filter_manifest, read_manifest
 from toolkit.data.sampler import BucketBatchSampler
 from toolkit.data.tokenizer import load_tokenizer
 from toolkit.errors import UserError
@@ -87,7 +88,8 @@ class SpeechDataModule(LightningDataModule):
     """Train/dev/test manifests (JSON Lines, see ``toolkit.data.manifest``) for CTC training.
 
     Utterances outside [min_duration, max_duration] or whose text the tokenizer cannot encode are
-    left out and counted (logged once). Batches hold at most ``max_seconds`` of audio.
+    left out, counted in one log line, and listed with their reasons in
+    ``rejected_<split>_training.tsv`` beside the manifest. Batches hold at most ``max_seconds`` of audio.
 
     Args:
         train, dev, test: manifest paths (``test`` optional).
@@ -140,12 +142,19 @@ class SpeechDataModule(LightningDataModule):
         tokenizer = load_tokenizer(h.tokenizer)
         entries = self._entries(split)
         kept, dropped = filter_manifest(entries, h.min_duration, h.max_duration)
-        kept = screen(kept, tokenizer, None, split)
-        left_out = len(entries) - len(kept)
-        if left_out:
-            log.warning(
-                "%s: %d of %d utterances left out (duration or untokenizable text)", path, left_out, len(entries)
-            )
+        rejections = Rejections()
+        for entry, reason in dropped:
+            rejections.add(split, entry["id"], entry["audio_filepath"], reason)
+        kept = screen(kept, tokenizer, rejections, split)
+        if len(rejections):
+            # listed beside the manifest they come from, one file per split and tokenizer check
+            manifest = Path(h.train if split == "dev" and h.dev is None else {"train": h.train, "dev": h.dev,
+                            "test": h.test}[split])  # fmt: skip
+            where = manifest.parent / f"rejected_{split}_training.tsv"
+            rejections.write(where)
+            counts = ", ".join(f"{n} {kind}" for kind, n in rejections.counts().most_common())
+            log.warning("%s: %d of %d utterances left out (%s); listed in %s",
+                        split, len(rejections), len(entries), counts, where)  # fmt: skip
         fbank = Fbank(h.num_mel_bins, h.sampling_rate)
         if h.cache_features:
             return CachedSpeechDataset(SpeechDataset(kept, tokenizer, fbank), desc=f"{split} features")
