@@ -41,6 +41,8 @@ class LMTask(LightningModule):
             in_dropout / out_dropout: one mask over time on the encoder's input / output;
             weight_dropout: DropConnect on the recurrent weights (AWD-LSTM).
         optimizer, lr, weight_decay, warmup_steps, lr_milestones, lr_gamma: optimisation.
+        report_bpc: each token is one character, so report bits per character and select on it
+            (default: when the tokenizer is char or byte).
     """
 
     item_unit = "tokens"
@@ -66,6 +68,7 @@ class LMTask(LightningModule):
         warmup_steps: int = 0,
         lr_milestones: list[int] | None = None,
         lr_gamma: float = 0.1,
+        report_bpc: bool | None = None,
     ):
         super().__init__()
         tokenizer = os.path.abspath(tokenizer)
@@ -87,7 +90,8 @@ class LMTask(LightningModule):
             self.decoder.weight = self.embed.weight
         nn.init.uniform_(self.embed.weight, -0.1, 0.1)
         nn.init.zeros_(self.decoder.bias)
-        self.per_char = self.tokenizer.kind in ("char", "byte")
+        # tokens are characters: for char/byte tokenizers, or when told (PTB char is space-separated symbols)
+        self.per_char = self.tokenizer.kind in ("char", "byte") if report_bpc is None else report_bpc
         self.monitor, self.monitor_mode = ("val/bpc", "min") if self.per_char else ("val/ppl", "min")
         self.nll = nn.ModuleDict({f"{s}_": SumMetric() for s in STAGES})
         self.tokens = nn.ModuleDict({f"{s}_": SumMetric() for s in STAGES})
