@@ -19,8 +19,6 @@ from pathlib import Path
 
 import torch
 
-from toolkit.errors import UserError
-
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif", ".au"}
 MANIFEST_SUFFIXES = {".jsonl", ".json"}
 
@@ -42,27 +40,12 @@ class Result:
     seconds: float
 
 
-def find_checkpoint(model: str | os.PathLike) -> Path:
-    """EXP_DIR (its best, else last checkpoint) or a checkpoint file."""
-    path = Path(model)
-    if path.is_file():
-        return path
-    for name in ("best.ckpt", "last.ckpt"):
-        if (path / "checkpoints" / name).is_file():
-            return path / "checkpoints" / name
-    raise UserError(f"--model {model}: no checkpoint (expected {path}/checkpoints/best.ckpt or a .ckpt file)")
-
-
 def load_asr_model(model: str | os.PathLike, device: str = "cpu"):
     """The CTC model of an experiment folder or checkpoint, in evaluation mode on ``device``."""
     from toolkit.tasks.asr import CTCTask
+    from toolkit.train.loading import load_task
 
-    ckpt = find_checkpoint(model)
-    try:
-        task = CTCTask.load_from_checkpoint(ckpt, map_location=device, weights_only=False)
-    except (KeyError, TypeError) as err:
-        raise UserError(f"{ckpt} is not a checkpoint of a CTC model ({err})") from None
-    return task.eval().to(device)
+    return load_task(CTCTask, model, device, "CTC model")
 
 
 def expand_inputs(inputs: Sequence[str]) -> list[Utterance]:

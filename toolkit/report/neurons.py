@@ -6,19 +6,15 @@ from pathlib import Path
 
 import torch
 
-
-def find_checkpoint(run_dir: Path) -> Path | None:
-    for name in ("best.ckpt", "last.ckpt"):
-        path = run_dir / "checkpoints" / name
-        if path.is_file():
-            return path
-    return None
+from toolkit.errors import UserError
+from toolkit.train.loading import find_checkpoint
 
 
 def recurrent_weights(run_dir: Path) -> dict[str, list[float]]:
     """{parameter name: u values} for every IndRNN recurrence in the run's best (else last) checkpoint."""
-    path = find_checkpoint(run_dir)
-    if path is None:
+    try:
+        path = find_checkpoint(run_dir)
+    except UserError:
         return {}
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     state = ckpt.get("state_dict", ckpt)

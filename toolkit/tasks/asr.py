@@ -25,7 +25,6 @@ from toolkit.data.tokenizer import Tokenizer, load_tokenizer
 from toolkit.decode.greedy import greedy_ctc
 from toolkit.nn.subsampling import build_subsampling
 from toolkit.train.optim import build_optimizer
-from toolkit.train.schedules import warmup_scheduler
 
 STAGES = ("train", "val", "test")
 DEFAULT_SPECAUGMENT = {"freq_masks": 2, "freq_width": 15, "time_masks": 2, "time_width": 40, "time_ratio": 0.05}
@@ -183,7 +182,6 @@ class CTCTask(LightningModule):
 
     def configure_optimizers(self) -> dict:
         h = self.hparams
-        config = build_optimizer(self.parameters(), h.optimizer, h.lr, h.weight_decay, h.lr_milestones, h.lr_gamma)
-        if h.warmup_steps and "lr_scheduler" not in config:
-            config["lr_scheduler"] = warmup_scheduler(config["optimizer"], h.warmup_steps)
-        return config
+        return build_optimizer(
+            self.parameters(), h.optimizer, h.lr, h.weight_decay, h.lr_milestones, h.lr_gamma, h.warmup_steps
+        )

@@ -22,7 +22,6 @@ from toolkit.data.tokenizer import Tokenizer, load_tokenizer
 from toolkit.nn.base import State, detach_state, length_mask, shared_dropout
 from toolkit.nn.regularization import apply_weight_dropout, embedding_dropout
 from toolkit.train.optim import build_optimizer
-from toolkit.train.schedules import warmup_scheduler
 
 STAGES = ("train", "val", "test")
 
@@ -193,7 +192,6 @@ class LMTask(LightningModule):
 
     def configure_optimizers(self) -> dict:
         h = self.hparams
-        config = build_optimizer(self.parameters(), h.optimizer, h.lr, h.weight_decay, h.lr_milestones, h.lr_gamma)
-        if h.warmup_steps and "lr_scheduler" not in config:
-            config["lr_scheduler"] = warmup_scheduler(config["optimizer"], h.warmup_steps)
-        return config
+        return build_optimizer(
+            self.parameters(), h.optimizer, h.lr, h.weight_decay, h.lr_milestones, h.lr_gamma, h.warmup_steps
+        )

@@ -12,20 +12,15 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from toolkit.decode.transcribe import find_checkpoint
 from toolkit.errors import UserError
+from toolkit.train.loading import load_task
 
 
 def load_lm(model: str | os.PathLike, device: str = "cpu"):
     """The LMTask of an experiment folder or checkpoint, in evaluation mode."""
     from toolkit.tasks.lm import LMTask
 
-    ckpt = find_checkpoint(model)
-    try:
-        task = LMTask.load_from_checkpoint(ckpt, map_location=device, weights_only=False)
-    except (KeyError, TypeError) as err:
-        raise UserError(f"{ckpt} is not a checkpoint of a language model ({err})") from None
-    return task.eval().to(device)
+    return load_task(LMTask, model, device, "language model")
 
 
 @dataclass

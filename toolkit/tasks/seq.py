@@ -119,8 +119,9 @@ class SeqTask(LightningModule):
         self.losses[_key(stage)](loss.detach(), weight=size)
         on_step = stage == "train"
         self.log(f"{stage}/loss", self.losses[_key(stage)], on_step=False, on_epoch=True, batch_size=size)
-        self.log(f"{stage}/{name}", self.scores[_key(stage)], on_step=on_step, on_epoch=True, batch_size=size,
-                 prog_bar=True)
+        self.log(
+            f"{stage}/{name}", self.scores[_key(stage)], on_step=on_step, on_epoch=True, batch_size=size, prog_bar=True
+        )
         if on_step:
             self.log("train/step_loss", loss.detach(), on_step=True, on_epoch=False, batch_size=size)
         return loss

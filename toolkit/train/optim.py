@@ -21,9 +21,11 @@ def build_optimizer(
     weight_decay: float = 0.0,
     lr_milestones: Sequence[int] | None = None,
     lr_gamma: float = 0.1,
+    warmup_steps: int = 0,
 ) -> dict:
     """Lightning's ``configure_optimizers`` answer: an optimiser and, if ``lr_milestones`` (optimiser
-    steps) are given, a schedule that multiplies the rate by ``lr_gamma`` at each milestone.
+    steps) are given, a schedule that multiplies the rate by ``lr_gamma`` at each milestone;
+    otherwise, with ``warmup_steps``, a linear warmup to ``lr``.
     """
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
@@ -31,6 +33,10 @@ def build_optimizer(
         raise ValueError(f"lr must be positive, got {lr}")
     optimizer = OPTIMIZERS[name](params, lr=lr, weight_decay=weight_decay)
     if not lr_milestones:
+        if warmup_steps:
+            from .schedules import warmup_scheduler
+
+            return {"optimizer": optimizer, "lr_scheduler": warmup_scheduler(optimizer, warmup_steps)}
         return {"optimizer": optimizer}
     milestones = sorted(int(m) for m in lr_milestones)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=lr_gamma)
