@@ -108,7 +108,9 @@ class CTCTask(LightningModule):
             x = torch.stack([self._augment(x[b], int(n)) for b, n in enumerate(feat_lens)])
         x, lengths = self.frontend(x, feat_lens)
         y, _ = self.encoder(x, lengths)
-        return self.output(y).float().log_softmax(dim=-1), lengths
+        logits = self.output(y)
+        # CTC in at least float32 (bf16 under autocast is too coarse), float64 kept for checks
+        return logits.to(torch.promote_types(logits.dtype, torch.float32)).log_softmax(dim=-1), lengths
 
     def _augment(self, x: Tensor, n: int) -> Tensor:
         out = x.clone()
