@@ -15,4 +15,4 @@ lint:
 	ruff check .
 
 test: install lint
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest
