@@ -79,6 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"recur {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and closed early: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print(f"recur {args.command}: interrupted", file=sys.stderr)
         return 130
