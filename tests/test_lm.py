@@ -32,7 +32,7 @@ def corpus(tmp_path):
 def test_perplexity_is_total_nll_over_all_predicted_tokens(corpus):
     torch.manual_seed(0)
     model = LMTask(str(corpus / "words"), encoder="indrnn", hidden_size=8, num_layers=1).eval()
-    lines = ["the cat sat", "a dog", "cat zebra"]  # 'zebra' is out of vocabulary
+    lines = ["the cat sat", "a dog", "zebra cat zebra"]  # 'zebra' is out of vocabulary, twice
     score = score_text(model, lines, bptt=3, progress=False)
     # by hand: feed <eos> w1 ... one token at a time, carrying the state; sum -log p(next)
     tok = model.tokenizer
@@ -42,10 +42,10 @@ def test_perplexity_is_total_nll_over_all_predicted_tokens(corpus):
         for prev, nxt in zip(ids[:-1], ids[1:], strict=True):
             logits, state = model(torch.tensor([[prev]]), None, state)
             nll -= logits[0, -1].log_softmax(-1)[nxt].item()
-    assert score.tokens == len(ids) - 1 == 3 + 1 + 2 + 1 + 2 + 1
+    assert score.tokens == len(ids) - 1 == 3 + 1 + 2 + 1 + 3 + 1
     assert score.nll == pytest.approx(nll, rel=1e-5)
     assert score.ppl == pytest.approx(math.exp(nll / score.tokens), rel=1e-5)
-    assert score.oov == 1 and sum(score.sentences) == pytest.approx(nll, rel=1e-5)
+    assert score.oov == 2 and sum(score.sentences) == pytest.approx(nll, rel=1e-5)
 
 
 def lm_config(root, tokenizer, encoder, regime="stream"):

@@ -85,9 +85,9 @@ def _build_decoder(args: argparse.Namespace, model, exp_dir: Path | None):
 
 
 def run(args: argparse.Namespace) -> int:
+    from toolkit.data.io import write_text
     from toolkit.decode.scoring import write_scoring
     from toolkit.decode.transcribe import expand_inputs, load_asr_model, transcribe, update_metrics
-    from toolkit.train.atomic import write_text_atomic
 
     model = load_asr_model(args.model, args.device)
     exp_dir = Path(args.model) if Path(args.model).is_dir() else None
@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     results, timing = transcribe(model, utterances, decoder, args.batch_seconds, report)
     lines = "".join(f"{r.id}\t{r.text}\n" for r in results)
     if args.out:
-        write_text_atomic(args.out, lines)
+        write_text(args.out, lines)
     else:
         sys.stdout.write(lines)
     print(

@@ -33,10 +33,11 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
         raise
 
 
-def write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (UTF-8)."""
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (UTF-8); returns the path."""
     with atomic_open(path) as f:
         f.write(text)
+    return Path(path)
 
 
 def write_lines(path: str | os.PathLike, lines: Iterable[str]) -> int:
@@ -50,6 +51,6 @@ def write_lines(path: str | os.PathLike, lines: Iterable[str]) -> int:
     return n
 
 
-def write_json(path: str | os.PathLike, obj: Any) -> None:
-    """Write ``obj`` as indented JSON atomically."""
-    write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Write ``obj`` as indented JSON atomically; returns the path."""
+    return write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")

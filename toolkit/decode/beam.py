@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from toolkit.data.io import atomic_open
 from toolkit.errors import UserError
 
 from .fusion_lm import FlashlightLMBridge, FusionLM
@@ -31,15 +32,11 @@ class BeamConfig:
 
 def write_lexicon(words: Iterable[str], path: str | os.PathLike) -> Path:
     """A flashlight lexicon (``word<TAB>c h a r s |``) for character tokens."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
+    with atomic_open(path) as f:
         for w in sorted(set(words)):
             if w:
                 f.write(f"{w}\t{' '.join(w)} {WORD_SEP}\n")
-    tmp.replace(path)
-    return path
+    return Path(path)
 
 
 class CTCBeamSearch:

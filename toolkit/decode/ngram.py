@@ -17,6 +17,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
+from toolkit.data.io import atomic_open
+
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 
 
@@ -76,10 +78,7 @@ class NGramLM:
 
     def write_arpa(self, path: str | os.PathLike) -> Path:
         """Write the model in ARPA format (atomically)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
+        with atomic_open(path) as f:
             f.write("\\data\\\n")
             for n in range(1, self.order + 1):
                 f.write(f"ngram {n}={len(self.counts[n]) + (1 if n == 1 else 0)}\n")
@@ -93,5 +92,4 @@ class NGramLM:
                         line += f"\t{math.log10(max(self.backoff(gram), 1e-99)):.6f}"
                     f.write(line + "\n")
             f.write("\n\\end\\\n")
-        tmp.replace(path)
-        return path
+        return Path(path)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import jiwer
 
+from toolkit.data.io import write_text
+
 
 @dataclass
 class ErrorCounts:
@@ -89,12 +91,6 @@ def score(refs: Mapping[str, str], hyps: Mapping[str, str]) -> tuple[ErrorCounts
     return counts, alignments
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_scoring(
     refs: Mapping[str, str], hyps: Mapping[str, str], out_dir: str | os.PathLike, name: str = ""
 ) -> dict[str, float]:
@@ -110,7 +106,7 @@ def write_scoring(
     recogs = []
     for uid in refs:
         recogs += [f"{uid}\tref={refs[uid]}", f"{uid}\thyp={hyps.get(uid, '')}"]
-    _write(out / "recogs.txt", "\n".join(recogs) + "\n")
+    write_text(out / "recogs.txt", "\n".join(recogs) + "\n")
 
     subs, dels, ins = Counter(), Counter(), Counter()
     lines = [
@@ -139,10 +135,10 @@ def write_scoring(
     lines += [f"{n}   {r} -> {h}" for (r, h), n in subs.most_common()]
     lines += ["", "DELETIONS: count ref"] + [f"{n}   {w}" for w, n in dels.most_common()]
     lines += ["", "INSERTIONS: count hyp"] + [f"{n}   {w}" for w, n in ins.most_common()]
-    _write(out / "errs.txt", "\n".join(lines) + "\n")
+    write_text(out / "errs.txt", "\n".join(lines) + "\n")
 
     figures = {"wer": counts.wer, "cer": counts.cer, **{k: v for k, v in asdict(counts).items()}}
-    _write(
+    write_text(
         out / "wer_summary.txt",
         "\n".join([f"{name}\t{summary}".strip()] + [f"{k}\t{v}" for k, v in figures.items()]) + "\n",
     )

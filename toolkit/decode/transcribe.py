@@ -132,9 +132,9 @@ def transcribe(
 
 def update_metrics(exp_dir: Path, figures: dict[str, float]) -> None:
     """Merge decoding figures into ``<exp_dir>/metrics.json`` ``final`` (atomically)."""
-    from toolkit.train.atomic import write_json_atomic
+    from toolkit.data.io import write_json
 
     path = exp_dir / "metrics.json"
     data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     data.setdefault("final", {}).update(figures)
-    write_json_atomic(path, data)
+    write_json(path, data)

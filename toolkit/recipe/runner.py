@@ -159,7 +159,7 @@ class RecipeRunner:
     # --- running -------------------------------------------------------------------------------
     def run(self, start: str | None = None, stop: str | None = None) -> list[tuple[str, str]]:
         """Run the selected stages; returns (label, "done" | "skipped") per job."""
-        from toolkit.train.atomic import write_json_atomic
+        from toolkit.data.io import write_json
 
         results = []
         for job in self.jobs(start, stop):
@@ -171,11 +171,11 @@ class RecipeRunner:
             argv = list(job.argv)
             if job.workdir is not None:
                 argv += self._resume_args(job, key)
-                write_json_atomic(self._stamp(job, ".started"), {"key": key, "started": time.time()})
+                write_json(self._stamp(job, ".started"), {"key": key, "started": time.time()})
             self.echo(f"== {job.label}: {shlex.join(argv)}")
             t0 = time.time()
             self._execute(job, argv)
-            write_json_atomic(
+            write_json(
                 self._stamp(job), {"key": key, "argv": argv, "finished": time.time(), "seconds": time.time() - t0}
             )
             self._stamp(job, ".started").unlink(missing_ok=True)

@@ -145,7 +145,7 @@ def results_markdown(runs: list[Run], title: str = "Results") -> str:
 
 def write_report(exp_dir: str | Path, title: str | None = None) -> Path:
     """Write ``RESULTS.md`` and the PNG plots into ``exp_dir``; returns the RESULTS.md path."""
-    from toolkit.train.atomic import write_text_atomic
+    from toolkit.data.io import write_text
 
     from .plots import write_plots
 
@@ -155,4 +155,4 @@ def write_report(exp_dir: str | Path, title: str | None = None) -> Path:
     plots = write_plots(runs, exp_dir)
     if plots:
         text += "\n## Plots\n\n" + "\n".join(f"![{p.stem}]({p.name})" for p in plots) + "\n"
-    return write_text_atomic(exp_dir / "RESULTS.md", text)
+    return write_text(exp_dir / "RESULTS.md", text)

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from toolkit.errors import UserError
+from toolkit.nn.base import detach_state
 from toolkit.train.loading import load_task
 
 
@@ -69,7 +70,9 @@ def score_text(
         line_ids = tok.encode(line, eos=True)
         ids += line_ids
         owner += [i] * len(line_ids)
-        score.oov += len([s for s in tok.unknown(line)]) if hasattr(tok, "unknown") else 0
+        unknown = set(tok.unknown(line))
+        # occurrences, not distinct words: a symbol tokenizer can list them; others report each once
+        score.oov += sum(s in unknown for s in tok.split(line)) if hasattr(tok, "split") else len(unknown)
         score.chars += len(tok.normalize(line)) + 1
     if len(ids) < 2:
         raise UserError("the text has nothing to score (empty file?)")
@@ -94,7 +97,7 @@ def score_text(
                 for p, p0 in zip(model.parameters(), originals, strict=True):
                     if p.grad is not None:
                         p.add_(p.grad, alpha=-dynamic_lr).add_(p0 - p, alpha=dynamic_decay)
-        state = _detach(state)
+        state = detach_state(state)
         values = nll.detach().double().cpu()
         total += values.sum()
         per_sentence.index_add_(0, owner_t[start : start + values.numel()], values)
@@ -102,12 +105,6 @@ def score_text(
     score.nll = float(total)
     score.sentences = per_sentence.tolist()
     return score
-
-
-def _detach(state):
-    from toolkit.nn.base import detach_state
-
-    return detach_state(state)
 
 
 @torch.no_grad()
@@ -134,7 +131,7 @@ def sample(model, prompt: str = "", max_tokens: int = 100, temperature: float = 
 
 
 def write_sentence_scores(path: str | os.PathLike, lines: Sequence[str], score: TextScore) -> Path:
-    from toolkit.train.atomic import write_text_atomic
+    from toolkit.data.io import write_text
 
     rows = [f"{nll / math.log(2):.4f}\t{line}" for nll, line in zip(score.sentences, lines, strict=True)]
-    return write_text_atomic(path, "bits\ttext\n" + "\n".join(rows) + "\n")
+    return write_text(path, "bits\ttext\n" + "\n".join(rows) + "\n")
