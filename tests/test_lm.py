@@ -77,6 +77,9 @@ def test_fit_lowers_perplexity_and_eval_cli(corpus, capsys, encoder, regime):
     history = summary["history"]
     assert history[-1]["val/ppl"] < history[0]["val/ppl"] < 20 and "test/ppl" in summary["final"]
     exp = corpus / "exp" / f"{encoder}_{regime}"
+    # validation runs at each epoch end: best.ckpt must follow the dev figure there too
+    assert (exp / "checkpoints" / "best.ckpt").exists()
+    assert summary["best"]["value"] == pytest.approx(min(h["val/ppl"] for h in history))
     capsys.readouterr()
     assert main(["lm", "eval", "--model", str(exp), "--text", str(corpus / "test.txt"), "--set", "test_stream",
                  "--scores", str(corpus / "scores.tsv")]) == 0  # fmt: skip

@@ -30,6 +30,9 @@ class BestAndLast(ModelCheckpoint):
             auto_insert_metric_name=False,
             every_n_train_steps=every_n_train_steps or None,
             enable_version_counter=False,
+            # judge after validation, never at train-epoch end: with validation at each epoch end
+            # (val_check_interval 1.0) Lightning would otherwise save before the dev figure exists
+            save_on_train_epoch_end=False,
         )
         self._mode_given = mode is not None
         self._last_written_at: int | None = None
