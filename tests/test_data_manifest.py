@@ -85,3 +85,18 @@ def test_rejections_count_kinds_and_write_tsv(tmp_path):
     rej.write(tmp_path / "rejected.tsv")
     rows = [line.split("\t") for line in (tmp_path / "rejected.tsv").read_text().splitlines()]
     assert rows[0] == ["split", "id", "source", "reason"] and rows[3] == ["dev", "c", "/x/c.wav", "silence only"]
+
+
+def test_atomic_write_gets_the_mode_plain_open_would(tmp_path):
+    import os
+
+    from toolkit.data.io import write_text
+
+    old = os.umask(0o022)
+    try:
+        plain = tmp_path / "plain.txt"
+        plain.write_text("x")
+        written = write_text(tmp_path / "atomic.txt", "x")
+    finally:
+        os.umask(old)
+    assert written.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777 == 0o644
