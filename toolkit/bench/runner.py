@@ -12,6 +12,7 @@ import torch
 from toolkit.nn import kernels
 
 from .cases import MODELS, make_case, make_inputs, recurrence_forward
+from .ctc_step import CTC_MODELS, PREFIX, CTCConfig, build_task, describe, make_batch, make_step
 from .timing import copy_bandwidth, interleaved_medians, peak_memory_bytes
 
 
@@ -91,19 +92,23 @@ def run_bench(
     repeats: int = 10,
     budget_s: float = 60.0,
     progress: bool = True,
+    ctc_grid: list[CTCConfig] | tuple[CTCConfig, ...] = (),
 ) -> dict:
     """Time forward+backward of each model at each size; return {meta, copy_bandwidth_Bps, rows, skipped}.
 
     At each size the models run round-robin on the same input (see ``interleaved_medians``). A case
-    that fails (e.g. out of memory) is recorded with its error and counted, not fatal.
+    that fails (e.g. out of memory) is recorded with its error and counted, not fatal. Each size of
+    ``ctc_grid`` adds two rows (``ctc_step/res_indrnn``, ``ctc_step/lstm``): a whole CTC training step
+    of equal-size models (see :mod:`toolkit.bench.ctc_step`), timed the same way.
     """
     from tqdm import tqdm
 
     device = torch.device(device)
     result = {"meta": _meta(device, dtype, warmup, repeats), "rows": [], "skipped": 0}
-    biggest = max(c.steps * c.batch * c.hidden for c in grid) * 4
+    biggest = max((c.steps * c.batch * c.hidden for c in grid), default=1 << 24) * 4
     result["copy_bandwidth_Bps"] = copy_bandwidth(device, min(biggest, 1 << 30), warmup, max(repeats, 3))
-    bar = tqdm(total=len(grid) * (warmup + repeats), desc="bench", unit="round", disable=not progress)
+    total = (len(grid) + len(ctc_grid)) * (warmup + repeats)
+    bar = tqdm(total=total, desc="bench", unit="round", disable=not progress)
     for cfg in grid:
         size = f"T={cfg.steps} B={cfg.batch} H={cfg.hidden}"
         rows = _measure_size(cfg, models, device, dtype, warmup, repeats, budget_s, bar, size)
@@ -115,9 +120,29 @@ def run_bench(
         result["rows"].extend(rows)
         if device.type == "cuda":
             torch.cuda.empty_cache()
+    for ctc in ctc_grid:
+        rows = _measure_ctc(ctc, device, dtype, warmup, repeats, budget_s, bar)
+        result["skipped"] += sum("error" in r for r in rows)
+        result["rows"].extend(rows)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
     bar.close()
     result["meta"]["load_average_end"] = list(os.getloadavg())
     return result
+
+
+def _round_counter(bar, size: str):
+    """``on_round`` for ``interleaved_medians``: advances the progress bar once per round."""
+    seen: set[str] = set()
+
+    def on_round(name: str) -> None:
+        if name in seen:  # a new round starts when the first function comes round again
+            seen.clear()
+            bar.update(1)
+        seen.add(name)
+        bar.set_postfix_str(f"{name} {size}")
+
+    return on_round
 
 
 def _measure_size(cfg, models, device, dtype, warmup, repeats, budget_s, bar, size) -> list[dict]:
@@ -134,17 +159,8 @@ def _measure_size(cfg, models, device, dtype, warmup, repeats, budget_s, bar, si
             rows[m]["error"] = _first_line(err)
     if "recurrence" in fns:
         fns["recurrence_forward"] = recurrence_forward(x)
-    seen: set[str] = set()
     bar_start = bar.n
-
-    def on_round(name: str) -> None:
-        if name in seen:  # a new round starts when the first function comes round again
-            seen.clear()
-            bar.update(1)
-        seen.add(name)
-        bar.set_postfix_str(f"{name} {size}")
-
-    timings = interleaved_medians(fns, device, warmup, repeats, budget_s, on_round)
+    timings = interleaved_medians(fns, device, warmup, repeats, budget_s, _round_counter(bar, size))
     bar.update(bar_start + warmup + repeats - bar.n)  # rounds skipped by the budget count as done
     for m, fn in fns.items():
         if m == "recurrence_forward":
@@ -160,6 +176,42 @@ def _measure_size(cfg, models, device, dtype, warmup, repeats, budget_s, bar, si
         rows["recurrence"]["forward_median_s"] = forward["median_s"]
         rows["recurrence"]["forward_Bps"] = fwd_bytes / forward["median_s"]
         rows["recurrence"]["fwd_bwd_Bps"] = (fwd_bytes + bwd_bytes) / rows["recurrence"]["median_s"]
+    return list(rows.values())
+
+
+def _measure_ctc(cfg: CTCConfig, device, dtype, warmup, repeats, budget_s, bar) -> list[dict]:
+    """Rows of one CTC step size: res_indrnn and LSTM CTC models of equal size, timed round-robin.
+
+    Each row holds the sizes, both parameter counts, the timing and ``speedup_vs_lstm`` (the LSTM's
+    median / this model's median: on the res_indrnn row, the issue's lstm_time / res_indrnn_time).
+    """
+    size = f"ctc B={cfg.batch} T={cfg.frames} L={cfg.num_layers}"
+    rows: dict[str, dict] = {}
+    fns = {}
+    for encoder in CTC_MODELS:
+        name = PREFIX + encoder
+        rows[name] = {"model": name, "case": "ctc_step", "steps": cfg.frames, "batch": cfg.batch, "hidden": None}
+        try:
+            task = build_task(encoder, cfg)
+            rows[name] = describe(encoder, task, cfg)
+            task = task.to(device)
+            batch = make_batch(cfg, task.tokenizer.vocab_size, device)
+            fns[name] = make_step(task, batch, dtype)
+        except (RuntimeError, ValueError) as err:  # out of memory; no width within 2% of the budget
+            rows[name]["error"] = _first_line(err)
+    bar_start = bar.n
+    timings = interleaved_medians(fns, device, warmup, repeats, budget_s, _round_counter(bar, size))
+    bar.update(bar_start + warmup + repeats - bar.n)
+    for name, fn in fns.items():
+        timing = timings[name]
+        if isinstance(timing, Exception):
+            rows[name]["error"] = _first_line(timing)
+            continue
+        rows[name].update(timing, peak_memory_bytes=_peak(fn, device))
+    lstm = rows.get(PREFIX + "lstm", {})
+    for r in rows.values():
+        if "median_s" in r and "median_s" in lstm:
+            r["speedup_vs_lstm"] = lstm["median_s"] / r["median_s"]
     return list(rows.values())
 
 

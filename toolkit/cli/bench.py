@@ -1,4 +1,5 @@
-"""``recur bench``: time IndRNN (fused recurrence) against the cuDNN/ATen baselines; write JSON + markdown."""
+"""``recur bench``: time IndRNN (fused recurrence) against the cuDNN/ATen baselines, one layer and a whole CTC
+training step (res_indrnn vs an LSTM of equal size); write JSON + markdown."""
 
 from __future__ import annotations
 
@@ -7,18 +8,34 @@ import argparse
 from toolkit.errors import UserError
 
 COMMAND = "bench"
-HELP = "benchmark one recurrent layer's forward+backward: indrnn (fused, loop), irnn, lstm, gru"
+HELP = (
+    "benchmark one recurrent layer's forward+backward (indrnn fused and loop, irnn, lstm, gru) and a whole CTC "
+    "training step (res_indrnn vs an LSTM with as many parameters)"
+)
 
 DTYPES = ("float32", "bfloat16", "float16")
+CASES = ("all", "layer", "ctc_step")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device", choices=("cuda", "cpu"), default=None, help="where to run (default: cuda if available, else cpu)"
     )
-    parser.add_argument("--out", default="bench", help="folder for bench_<device>.json and .md (default ./bench)")
+    parser.add_argument(
+        "--out",
+        default="bench",
+        help="folder for bench_<device>.json and .md (bench_<device>_<case>.* with --case) (default ./bench)",
+    )
     parser.add_argument(
         "--quick", action="store_true", help="one tiny size, 1 warm-up, 2 runs: checks the pipeline, not speed"
+    )
+    parser.add_argument(
+        "--case",
+        choices=CASES,
+        default="all",
+        help="what to time: 'layer' (one layer, the size grid), 'ctc_step' (forward, CTC loss, backward and "
+        "AdamW step of equal-size res_indrnn and LSTM acoustic models; cuda: B=32, T=1000 frames, 5 layers, 15M "
+        "parameters; cpu: B=16, T=300, 4 layers, 1.5M) or 'all' (default)",
     )
     parser.add_argument("--dtype", choices=DTYPES, default="float32", help="storage dtype (default float32)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs per case (default 2)")
@@ -32,7 +49,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from toolkit.bench import cpu_grid, gpu_grid, quick_grid, run_bench, write_results
+    from toolkit.bench import (
+        cpu_ctc_grid,
+        cpu_grid,
+        gpu_ctc_grid,
+        gpu_grid,
+        quick_ctc_grid,
+        quick_grid,
+        run_bench,
+        write_results,
+    )
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
@@ -42,19 +68,27 @@ def run(args: argparse.Namespace) -> int:
     if args.dtype != "float32" and device == "cpu":
         raise UserError("16-bit dtypes are for --device cuda; on cpu use --dtype float32")
     if args.quick:
-        grid, warmup, repeats = quick_grid(), 1, 2
+        grid, ctc_grid, warmup, repeats = quick_grid(), quick_ctc_grid(), 1, 2
     else:
-        grid, warmup, repeats = (gpu_grid() if device == "cuda" else cpu_grid()), args.warmup, args.repeats
+        grid = gpu_grid() if device == "cuda" else cpu_grid()
+        ctc_grid = gpu_ctc_grid() if device == "cuda" else cpu_ctc_grid()
+        warmup, repeats = args.warmup, args.repeats
+    if args.case == "layer":
+        ctc_grid = []
+    elif args.case == "ctc_step":
+        grid = []
     result = run_bench(
         device,
         grid,
+        ctc_grid=ctc_grid,
         dtype=getattr(torch, args.dtype),
         warmup=warmup,
         repeats=repeats,
         budget_s=args.budget,
         progress=not args.no_progress,
     )
-    json_path, md_path = write_results(result, args.out)
+    result["meta"]["case"] = args.case
+    json_path, md_path = write_results(result, args.out, args.case)
     print(md_path.read_text(encoding="utf-8"))
     print(f"wrote {json_path} and {md_path}")
     if result["skipped"]:
