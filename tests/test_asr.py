@@ -117,6 +117,40 @@ def test_fit_then_decode_files_folder_and_manifest(tmp_path, capsys):
     final = json.loads((exp / "metrics.json").read_text())["final"]
     assert {"test/wer", "test_beam4/wer", "test_beam4/rtf"} <= set(final)
 
+    # a word-level recur LM fuses through a lexicon spelled in the model's characters
+    lm_exp = word_lm(tmp_path)
+    assert main(["decode", "--model", str(exp), str(tmp_path / "test.jsonl"), "--set", "test", "--beam", "4",
+                 "--lm", str(lm_exp), "--lm-weight", "0.5"]) == 0  # fmt: skip
+    lexicon = (exp / "decode" / f"lexicon.{lm_exp.name}.txt").read_text().splitlines()
+    assert sorted(lexicon) == ["aa\ta a |", "ab\ta b |", "ba\tb a |"]
+    hyps = [line.split("=", 1)[1] for line in (exp / "decode/test_beam4_rnnlm/recogs.txt").read_text().splitlines()
+            if "\thyp=" in line]  # fmt: skip
+    assert hyps and all(set(h.split()) <= set(WORDS) for h in hyps)  # only lexicon words come out
+
+
+def word_lm(root):
+    """A word LM over the toy language, trained for a few steps with recur fit."""
+    (root / "lm.txt").write_text("\n".join(["ab ba", "aa", "ba ab aa", "ab"] * 10) + "\n")
+    train_tokenizer("word", (root / "lm.txt").read_text().splitlines()).save(root / "lm_words")
+    cfg = root / "lm.yaml"
+    cfg.write_text(
+        textwrap.dedent(
+            f"""
+            exp_dir: {root}/exp/word_lm
+            trainer: {{max_steps: 4, accelerator: cpu, devices: 1, enable_progress_bar: false}}
+            model:
+              class_path: toolkit.tasks.lm.LMTask
+              init_args: {{tokenizer: {root}/lm_words, encoder: lstm, hidden_size: 8, num_layers: 1}}
+            data:
+              class_path: toolkit.data.lm_datamodule.LMDataModule
+              init_args: {{train: {root}/lm.txt, valid: {root}/lm.txt, tokenizer: {root}/lm_words, batch_size: 2,
+                          bptt: 4}}
+            """
+        )
+    )
+    fit(["--config", str(cfg)])
+    return root / "exp/word_lm"
+
 
 def test_non_finite_loss_skips_the_batch(tmp_path):
     from toolkit.data.dataset import SpeechBatch

@@ -64,7 +64,7 @@ def test_shallow_fusion_lets_the_lm_decide_an_ambiguous_frame():
     assert isinstance(BigramLM(), FusionLM)
     plain = CTCBeamSearch(SYMBOLS)(lp)
     fused = CTCBeamSearch(
-        SYMBOLS, lm=BigramLM(), lm_token_ids=list(range(len(SYMBOLS))), config=BeamConfig(lm_weight=1.0)
+        SYMBOLS, lm=BigramLM(), lm_vocab={s: i for i, s in enumerate(SYMBOLS)}, config=BeamConfig(lm_weight=1.0)
     )(lp)
     assert plain == ["cat"] and fused == ["cab"]
 
@@ -77,6 +77,60 @@ def test_kenlm_with_lexicon_only_outputs_words_of_the_lexicon(tmp_path):
     assert search(lp) == ["cab"]
     lp_other = spell("bat")  # not a word of the lexicon: the decoder can only choose among cab/cat
     assert search(lp_other)[0] in ("cab", "cat")
+
+
+class WordLM:
+    """A FusionLM over words: 'cab' is far likelier than 'cat' (ids: 0 <blank>, 1 <unk>, 2 <eos>, 3.., words)."""
+
+    vocab = {"<blank>": 0, "<unk>": 1, "<eos>": 2, "cab": 3, "cat": 4}
+    vocab_size = len(vocab)
+
+    def initial_state(self, batch_size: int):
+        return [torch.zeros(batch_size, dtype=torch.long)]
+
+    def next_log_probs(self, state):
+        table = torch.tensor([1e-3, 1e-3, 0.1, 0.8, 0.1])
+        return torch.log(table / table.sum()).expand(state[0].shape[0], -1)
+
+    def advance(self, state, tokens):
+        return [tokens.clone()]
+
+
+def test_word_lm_fusion_scores_whole_words_through_the_lexicon(tmp_path):
+    lexicon = write_lexicon(["cab", "cat", "tab"], tmp_path / "lexicon.txt")  # "tab" is not in the LM: <unk>
+    lp = spell("cat", ambiguous={2: {"t": 0.45, "b": 0.4}})
+    calls = []
+
+    class Recording(WordLM):
+        def advance(self, state, tokens):
+            calls.extend(tokens.tolist())
+            return super().advance(state, tokens)
+
+    lm = Recording()
+    fused = CTCBeamSearch(SYMBOLS, lexicon=lexicon, lm=lm, lm_vocab=WordLM.vocab, lm_unk_id=1, lm_end_id=2,
+                          config=BeamConfig(lm_weight=1.0))  # fmt: skip
+    plain = CTCBeamSearch(SYMBOLS, lexicon=lexicon)
+    assert plain(lp) == ["cat"] and fused(lp) == ["cab"]
+    # the LM saw word ids, never character ids: cab/cat by their own ids, the unknown "tab" as <unk>
+    assert set(calls) <= {1, 3, 4} and {3, 4} <= set(calls)
+
+
+def test_sentencepiece_beam_with_and_without_a_lexicon(tmp_path):
+    from toolkit.data.tokenizer import train_tokenizer
+
+    tok = train_tokenizer("bpe", ["the cat sat on the mat", "a dog ran far away"] * 50, vocab_size=30)
+    symbols = tok.symbols
+    ids = tok.encode("the cat sat")
+    frames = []
+    for i in ids:  # each piece, then a blank
+        frames += [[0.9 if j == i else 0.1 / (len(symbols) - 1) for j in range(len(symbols))],
+                   [0.9 if j == 0 else 0.1 / (len(symbols) - 1) for j in range(len(symbols))]]  # fmt: skip
+    lp = torch.log(torch.tensor([frames]))
+    assert CTCBeamSearch(symbols)(lp) == ["the cat sat"]
+    lexicon = write_lexicon(["the", "cat", "sat", "mat"], tmp_path / "lex.txt", tok.pieces)
+    assert "cat\t\u2581c at" in lexicon.read_text()
+    arpa = NGramLM(["the cat sat"] * 5, order=2).write_arpa(tmp_path / "lm.arpa")
+    assert CTCBeamSearch(symbols, lexicon=lexicon, lm=arpa)(lp) == ["the cat sat"]
 
 
 def test_scoring_counts_by_hand(tmp_path):

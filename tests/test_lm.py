@@ -98,9 +98,8 @@ def test_char_lm_is_a_fusion_lm_for_beam_search(corpus):
     torch.testing.assert_close(lm.next_log_probs(state).exp().sum(-1), torch.ones(3))
     # the decoder's symbols map to the LM's by their text
     symbols = ["<blank>", " ", "a", "c", "t"]
-    ids = [None] + [lm.tokenizer.index[s] for s in symbols[1:]]
     frames = torch.log(torch.tensor([[0.05, 0.05, 0.05, 0.8, 0.05], [0.8, 0.05, 0.05, 0.05, 0.05],
                                      [0.05, 0.05, 0.8, 0.05, 0.05]]))[None]  # fmt: skip
-    out = CTCBeamSearch(symbols, lm=lm, lm_token_ids=ids, lm_end_id=lm.tokenizer.eos_id,
+    out = CTCBeamSearch(symbols, lm=lm, lm_vocab=lm.tokenizer.index, lm_end_id=lm.tokenizer.eos_id,
                         config=BeamConfig(lm_weight=0.3))(frames)  # fmt: skip
     assert out == ["ca"]

@@ -23,7 +23,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--lm",
         help="language model for beam search: a KenLM file (.arpa/.bin), or a recur LM (experiment folder or .ckpt)",
     )
-    parser.add_argument("--lexicon", help="lexicon for --lm (default: the LM's words, spelled in characters)")
+    parser.add_argument("--lexicon", help="lexicon for --lm (default: the LM's words, spelled in the model's tokens)")
     parser.add_argument("--lm-weight", type=float, default=0.5, help="LM weight in beam search (default 0.5)")
     parser.add_argument(
         "--beam-tokens", type=int, default=8, help="tokens considered per frame in beam search (default 8)"
@@ -51,8 +51,33 @@ def _arpa_words(path: Path) -> list[str]:
     return words
 
 
+def _spelling(tokenizer, symbols: list[str]):
+    """word -> the model's tokens for it (characters + word separator, or sentencepiece pieces),
+    or None when the model cannot spell it."""
+    from toolkit.decode.beam import char_spelling
+
+    known = set(symbols[1:])
+    if tokenizer.kind == "char":
+        return lambda w: char_spelling(w) if set(w) <= known else None
+
+    def pieces(word: str) -> list[str] | None:
+        p = tokenizer.pieces(word)
+        return p if p and all(x in known for x in p) else None
+
+    return pieces
+
+
+def _lexicon(args: argparse.Namespace, words, name: str, spell, exp_dir: Path | None) -> Path:
+    from toolkit.decode.beam import write_lexicon
+
+    if args.lexicon:
+        return Path(args.lexicon)
+    target = (exp_dir or Path(args.lm).parent) / "decode" / f"lexicon.{name}.txt"
+    return write_lexicon(words, target, spell)
+
+
 def _build_decoder(args: argparse.Namespace, model, exp_dir: Path | None):
-    from toolkit.decode.beam import BeamConfig, CTCBeamSearch, write_lexicon
+    from toolkit.decode.beam import BeamConfig, CTCBeamSearch
     from toolkit.errors import UserError
 
     if args.beam <= 0:
@@ -61,26 +86,33 @@ def _build_decoder(args: argparse.Namespace, model, exp_dir: Path | None):
         return None
     symbols = getattr(model.tokenizer, "symbols", None)
     if symbols is None:
-        raise UserError("beam search with this tokenizer kind is not supported yet; decode greedily (no --beam)")
+        raise UserError(f"beam search over {model.tokenizer.kind} tokens is not supported; decode greedily (no --beam)")
+    spell = _spelling(model.tokenizer, symbols)
     config = BeamConfig(args.beam, args.beam_tokens, lm_weight=args.lm_weight, word_score=args.word_score)
     if args.lm and (Path(args.lm).is_dir() or Path(args.lm).suffix == ".ckpt"):
         from toolkit.tasks.lm_eval import load_lm
 
         lm = load_lm(args.lm, args.device)
-        index = getattr(lm.tokenizer, "index", None)
-        if index is None or lm.tokenizer.kind != "char":
-            raise UserError(f"--lm {args.lm}: shallow fusion needs a character LM (this one is {lm.tokenizer.kind})")
+        tok = lm.tokenizer
+        index = getattr(tok, "index", None)
+        if index is None:
+            raise UserError(f"--lm {args.lm}: a {tok.kind} LM cannot be fused; use a word, char or sentencepiece LM")
+        fusion = dict(lm=lm, lm_vocab=index, lm_unk_id=tok.unk_id, lm_end_id=tok.eos_id, config=config)
+        if tok.kind == "word":
+            # a word LM scores whole words: the decoder needs a lexicon spelling them in the model's tokens
+            words = [w for w in tok.symbols[3:] if w != "<unk>"]
+            lexicon = _lexicon(args, words, Path(args.lm).stem, spell, exp_dir)
+            return CTCBeamSearch(symbols, word_sep=" ", lexicon=lexicon, **fusion)
         missing = [s for s in symbols[1:] if s not in index and s != "<unk>"]
         if missing:
-            raise UserError(f"--lm {args.lm}: the LM has no symbol for {missing[:5]}; train it on text with them")
-        ids = [None] + [index.get(s) for s in symbols[1:]]
-        return CTCBeamSearch(
-            symbols, word_sep=" ", lm=lm, lm_token_ids=ids, lm_end_id=lm.tokenizer.eos_id, config=config
-        )
+            raise UserError(
+                f"--lm {args.lm}: the LM has no symbol for {missing[:5]}; fuse an LM over the model's own "
+                f"{model.tokenizer.kind} tokens (same tokenizer), or a word LM"
+            )
+        return CTCBeamSearch(symbols, word_sep=" ", **fusion)
     lexicon = args.lexicon
     if args.lm and Path(args.lm).suffix == ".arpa" and lexicon is None:
-        target = (exp_dir or Path(args.lm).parent) / "decode" / f"lexicon.{Path(args.lm).stem}.txt"
-        lexicon = write_lexicon(_arpa_words(Path(args.lm)), target)
+        lexicon = _lexicon(args, _arpa_words(Path(args.lm)), Path(args.lm).stem, spell, exp_dir)
     return CTCBeamSearch(symbols, word_sep=" ", lexicon=lexicon, lm=args.lm, config=config)
 
 

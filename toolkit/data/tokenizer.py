@@ -152,6 +152,16 @@ class SentencePieceTokenizer(Tokenizer):
     def pieces(self, text: str) -> list[str]:
         return self.sp.encode(self.normalize(text), out_type=str)
 
+    @property
+    def symbols(self) -> list[str]:
+        """The text of every id: the three specials, then the pieces ("\u2581" marks a word start)."""
+        return list(SPECIALS) + [self.sp.id_to_piece(i) for i in range(len(SPECIALS), self.vocab_size)]
+
+    @property
+    def index(self) -> dict[str, int]:
+        """Piece text -> id (the inverse of ``symbols``)."""
+        return {s: i for i, s in enumerate(self.symbols)}
+
     def save(self, folder: str | os.PathLike) -> Path:
         folder = Path(folder)
         with atomic_open(folder / "tokenizer.model", "wb") as f:

@@ -4,20 +4,22 @@ a KenLM (ARPA or binary) model, or the toolkit's own recurrent LM by shallow fus
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from toolkit.data.io import atomic_open
+from toolkit.data.io import atomic_open, write_text
 from toolkit.errors import UserError
 
 from .fusion_lm import FlashlightLMBridge, FusionLM
 
 BLANK = "<blank>"
 WORD_SEP = "|"
+UNK_WORD = "<unk>"
 
 
 @dataclass
@@ -30,13 +32,34 @@ class BeamConfig:
     nbest: int = 1
 
 
-def write_lexicon(words: Iterable[str], path: str | os.PathLike) -> Path:
-    """A flashlight lexicon (``word<TAB>c h a r s |``) for character tokens."""
+def char_spelling(word: str) -> list[str]:
+    """A word spelled in characters, then the word separator (the lexicon form for char models)."""
+    return [*word, WORD_SEP]
+
+
+def write_lexicon(
+    words: Iterable[str], path: str | os.PathLike, spell: Callable[[str], list[str] | None] = char_spelling
+) -> Path:
+    """A flashlight lexicon, ``word<TAB>t o k e n s`` per line; ``spell(word)`` gives the tokens
+    (characters by default; e.g. sentencepiece pieces), or ``None`` for a word the model cannot spell,
+    which is left out."""
     with atomic_open(path) as f:
         for w in sorted(set(words)):
-            if w:
-                f.write(f"{w}\t{' '.join(w)} {WORD_SEP}\n")
+            tokens = spell(w) if w else None
+            if tokens:
+                f.write(f"{w}\t{' '.join(tokens)}\n")
     return Path(path)
+
+
+def lexicon_words(path: str | os.PathLike) -> list[str]:
+    """The words of a lexicon file, in file order, each once."""
+    seen: dict[str, None] = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            fields = line.split()
+            if fields:
+                seen.setdefault(fields[0], None)
+    return list(seen)
 
 
 class CTCBeamSearch:
@@ -44,8 +67,15 @@ class CTCBeamSearch:
 
     ``symbols[i]`` is the text of output index i (index 0 the blank); the symbol that separates
     words (a space for character models) is ``word_sep`` and is handed to flashlight as its
-    silence token. ``lm`` is ``None``, a KenLM file path, or a :class:`FusionLM` together with
-    ``lm_token_ids`` (decoder index -> LM token id, ``None`` for no LM cost) and ``lm_end_id``.
+    silence token. ``lm`` is ``None``, a KenLM file path, or a :class:`FusionLM` with ``lm_vocab``
+    (its token text -> id), scored by shallow fusion:
+
+    * without a lexicon, per decoder token: a character or sentencepiece LM whose symbols include
+      the model's (a symbol the LM lacks costs nothing);
+    * with a lexicon, per word: a word LM; a lexicon word outside ``lm_vocab`` is scored as
+      ``lm_unk_id``.
+
+    ``lm_end_id`` (the LM's end of sentence) is scored when a hypothesis ends.
     """
 
     def __init__(
@@ -54,7 +84,8 @@ class CTCBeamSearch:
         word_sep: str | None = " ",
         lexicon: str | os.PathLike | None = None,
         lm: str | os.PathLike | FusionLM | None = None,
-        lm_token_ids: Sequence[int | None] | None = None,
+        lm_vocab: Mapping[str, int] | None = None,
+        lm_unk_id: int | None = None,
         lm_end_id: int | None = None,
         config: BeamConfig | None = None,
     ):
@@ -66,35 +97,47 @@ class CTCBeamSearch:
         if WORD_SEP not in tokens:
             tokens.append(WORD_SEP)  # flashlight needs a silence token even if the model has none
         self.tokens = tokens
-        self.bridge = None
-        lm_arg: object = None
-        if isinstance(lm, FusionLM):
-            if lm_token_ids is None:
-                raise ValueError("lm_token_ids is required with a FusionLM")
-            ids = list(lm_token_ids) + [None] * (len(tokens) - len(lm_token_ids))
-            self.bridge = FlashlightLMBridge(lm, lambda i: ids[i], lm_end_id)
-            lm_arg = self.bridge
-        elif lm is not None:
-            if not Path(lm).is_file():
-                raise UserError(f"language model not found: {lm}")
-            lm_arg = str(lm)
         if lexicon is not None and not Path(lexicon).is_file():
             raise UserError(f"lexicon not found: {lexicon}")
-        c = self.config
-        self.decoder = ctc_decoder(
-            lexicon=str(lexicon) if lexicon is not None else None,
-            tokens=tokens,
-            lm=lm_arg,
-            nbest=c.nbest,
-            beam_size=c.beam_size,
-            beam_size_token=c.beam_size_token,
-            beam_threshold=c.beam_threshold,
-            lm_weight=c.lm_weight if lm_arg is not None else 0.0,
-            word_score=c.word_score,
-            blank_token=BLANK,
-            sil_token=WORD_SEP,
-            unk_word="<unk>",
-        )
+        self.bridge = None
+        lm_arg: object = None
+        lm_dict: str | None = None
+        with tempfile.TemporaryDirectory() as tmp:
+            if isinstance(lm, FusionLM):
+                if lm_vocab is None:
+                    raise ValueError("lm_vocab is required with a FusionLM")
+                if lexicon is None:
+                    # decoder token i is symbols[i]; the appended silence token has no LM cost
+                    ids = [None] + [lm_vocab.get(s) for s in symbols[1:]] + [None] * (len(tokens) - len(symbols))
+                else:
+                    # flashlight numbers words by the word dictionary we hand it: lexicon order, <unk> last
+                    words = lexicon_words(lexicon)
+                    if UNK_WORD not in words:
+                        words.append(UNK_WORD)
+                    lm_dict = str(write_text(Path(tmp) / "words.txt", "\n".join(words) + "\n"))
+                    ids = [lm_vocab.get(w, lm_unk_id) for w in words]
+                self.bridge = FlashlightLMBridge(lm, ids.__getitem__, lm_end_id)
+                lm_arg = self.bridge
+            elif lm is not None:
+                if not Path(lm).is_file():
+                    raise UserError(f"language model not found: {lm}")
+                lm_arg = str(lm)
+            c = self.config
+            self.decoder = ctc_decoder(
+                lexicon=str(lexicon) if lexicon is not None else None,
+                tokens=tokens,
+                lm=lm_arg,
+                lm_dict=lm_dict,
+                nbest=c.nbest,
+                beam_size=c.beam_size,
+                beam_size_token=c.beam_size_token,
+                beam_threshold=c.beam_threshold,
+                lm_weight=c.lm_weight if lm_arg is not None else 0.0,
+                word_score=c.word_score,
+                blank_token=BLANK,
+                sil_token=WORD_SEP,
+                unk_word=UNK_WORD,
+            )
 
     def __call__(self, log_probs: Tensor, lengths: Tensor | None = None) -> list[str]:
         """log_probs: (B, T, V) -> one transcript per utterance (the best hypothesis)."""
