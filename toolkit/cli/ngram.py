@@ -3,24 +3,37 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 COMMAND = "ngram"
 HELP = "train a word n-gram language model on text files and write it in ARPA format (for recur decode --lm)"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("texts", nargs="+", help="text files, one sentence per line")
+    parser.add_argument(
+        "texts", nargs="+", help="text files, one sentence per line, or manifests (.jsonl: their transcripts)"
+    )
     parser.add_argument("--out", required=True, help="output .arpa file")
     parser.add_argument("--order", type=int, default=3, help="n-gram order (default 3)")
     parser.add_argument("--lowercase", action="store_true", help="lowercase the text first")
 
 
-def run(args: argparse.Namespace) -> int:
+def _texts(paths: list[str]):
     from toolkit.data.lm import read_text
+    from toolkit.data.manifest import read_manifest
+
+    for p in paths:
+        if Path(p).suffix == ".jsonl":  # the transcripts of a speech corpus as LM text
+            yield from (e["text"] for e in read_manifest(p, resolve_paths=False))
+        else:
+            yield from read_text(p)
+
+
+def run(args: argparse.Namespace) -> int:
     from toolkit.data.text import normalize_text
     from toolkit.decode.ngram import NGramLM
 
-    lines = [normalize_text(line, args.lowercase, False) for path in args.texts for line in read_text(path)]
+    lines = [normalize_text(line, args.lowercase, False) for line in _texts(args.texts)]
     lm = NGramLM([line for line in lines if line], order=args.order)
     path = lm.write_arpa(args.out)
     sizes = ", ".join(f"{n}-grams {len(lm.counts[n]):,}" for n in range(1, args.order + 1))
