@@ -16,9 +16,14 @@ class Cell(nn.Module):
     ``forward(x (B, T, F), lengths (B,), state) -> (y (B, T, H), final_state)`` runs the whole
     padded sequence; outputs at padded steps may be anything finite (the stack zeroes them), but
     ``final_state`` must be the state after step ``lengths[b] - 1`` of each sequence.
+
+    A cell whose ``walks_backward`` is True also takes ``reverse=True``: it then walks each
+    sequence from step ``lengths[b] - 1`` down to 0 and returns outputs in the original order, with
+    ``final_state`` the state after step 0.
     """
 
     hidden_size: int
+    walks_backward: bool = False
 
     def init_state(self, x: Tensor) -> State:
         """Zero state for a batch like ``x (B, T, F)``."""
@@ -57,9 +62,15 @@ class CellStack(RecurrentLayer):
             outputs, states = [], []
             for direction, cell in enumerate(directions):
                 s0 = layer_state[direction] if layer_state[direction] is not None else cell.init_state(x)
-                xd = x if direction == 0 else reverse_padded(x, lengths)
-                y, s = cell(xd, lengths, s0)
-                outputs.append(y if direction == 0 else reverse_padded(y, lengths))
+                if direction == 1 and cell.walks_backward:
+                    # the cell walks each sequence backward itself (the fused kernel on GPU), so the
+                    # input and output need no reversed copies
+                    y, s = cell(x, lengths, s0, reverse=True)
+                    outputs.append(y)
+                else:
+                    xd = x if direction == 0 else reverse_padded(x, lengths)
+                    y, s = cell(xd, lengths, s0)
+                    outputs.append(y if direction == 0 else reverse_padded(y, lengths))
                 states.append(s)
             x = mask_padding(torch.cat(outputs, dim=-1) if len(outputs) > 1 else outputs[0], lengths)
             new_state.append(states)

@@ -81,6 +81,9 @@ class IndRNNCell(Cell):
             raise ValueError(f"indrnn: u_init {tuple(u_init)} must lie inside [-{u_max}, {u_max}]")
         self.u_init = (lo, hi)
         self.norm = MaskedBatchNorm(hidden_size, batch_norm) if batch_norm else None
+        # per-step ("frame") statistics depend on where each step sits, so that mode keeps the
+        # stack's reversed copies; every other step here is order-free or done by the kernel
+        self.walks_backward = batch_norm != "frame"
         self.reset_parameters()
         bound_parameter(self.u, u_max)
 
@@ -93,7 +96,7 @@ class IndRNNCell(Cell):
             nn.init.zeros_(self.input.bias)
         nn.init.uniform_(self.u, *self.u_init)
 
-    def forward(self, x: Tensor, lengths: Tensor, state: State) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Tensor, lengths: Tensor, state: State, reverse: bool = False) -> tuple[Tensor, Tensor]:
         a = self.input(x)
         if self.batch_norm == "frame":
             a = self.norm(a, lengths)
@@ -101,7 +104,8 @@ class IndRNNCell(Cell):
         # the kernel stops each sequence at its length and returns its final state itself; a is
         # the projection's own output (unless frame-normalised), so h may overwrite it
         h, final = elementwise_recurrence(
-            a, u, state, self.activation, lengths=lengths, return_last=True, overwrite_a=self.batch_norm != "frame"
+            a, u, state, self.activation, lengths=lengths, reverse=reverse, return_last=True,
+            overwrite_a=self.batch_norm != "frame",
         )
         if self.batch_norm == "seq":
             h = self.norm(h, lengths)
