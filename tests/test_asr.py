@@ -177,3 +177,19 @@ def test_untokenizable_transcripts_are_listed_not_kept(tmp_path):
     assert len(dm.datasets["dev"]) == len(lines)
     rows = (tmp_path / "rejected_dev_training.tsv").read_text().splitlines()
     assert rows[1].startswith("dev\tweird\t") and "cannot encode ('z'" in rows[1]
+
+
+def test_references_are_scored_as_the_tokenizer_writes_them(tmp_path):
+    """A lowercasing, punctuation-free tokenizer: 'Hello, World.' is 'hello world' for WER/CER."""
+    from toolkit.data.dataset import SpeechBatch
+    from toolkit.tasks.asr import CTCTask
+
+    train_tokenizer("char", ["hello world"], lowercase=True, remove_punct=True).save(tmp_path / "tok")
+    task = CTCTask(str(tmp_path / "tok"), feat_dim=8, encoder="indrnn", hidden_size=4, num_layers=1)
+    task.transcribe = lambda log_probs, lengths: ["hello world", "hello"]
+    tokens = torch.tensor([task.tokenizer.encode("hello world"), task.tokenizer.encode("hello") + [0] * 6])
+    batch = SpeechBatch(["a", "b"], torch.randn(2, 40, 8), torch.tensor([40, 30]), tokens,
+                        torch.tensor([11, 5]), ["Hello, World.", "HELLO!"])  # fmt: skip
+    task.eval()
+    task.step(batch, "val")
+    assert task.wers["val_"].compute() == 0 and task.cers["val_"].compute() == 0

@@ -142,7 +142,9 @@ def run(args: argparse.Namespace) -> int:
         f"{timing['elapsed_s']:.1f} s, real-time factor {timing['rtf']:.3f}",
         file=sys.stderr,
     )
-    refs = {r.id: r.ref for r in results if r.ref is not None}
+    # references in the form the model is taught to write (the tokenizer's lowercasing, punctuation)
+    norm = model.tokenizer.normalize
+    refs = {r.id: norm(r.ref) for r in results if r.ref is not None}
     if refs:
         name = args.set_name or "set"
         out_dir = (exp_dir / "decode") if exp_dir else Path(args.out or "./x").parent / "decode"
@@ -151,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
             lm_tag = "_kenlm" if Path(args.lm).suffix in (".arpa", ".bin") else "_rnnlm"
         tag = f"{name}" + (f"_beam{args.beam}" if args.beam else "") + lm_tag
         # utterances that could not be read still count: as deletions of their whole reference
-        refs.update({u.id: u.ref for u in utterances if u.id in bad and u.ref is not None})
+        refs.update({u.id: norm(u.ref) for u in utterances if u.id in bad and u.ref is not None})
         figures = write_scoring(refs, {r.id: r.text for r in results}, out_dir / tag, name=tag)
         print(
             f"recur decode: {tag}: WER {100 * figures['wer']:.2f}%  CER {100 * figures['cer']:.2f}%  ({out_dir / tag})"

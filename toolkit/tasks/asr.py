@@ -166,8 +166,10 @@ class CTCTask(LightningModule):
         if finite.numel():
             self.losses[f"{stage}_"](finite.mean(), weight=finite.numel())
         hyps = self.transcribe(log_probs, lengths)
-        self.wers[f"{stage}_"](hyps, batch.texts)
-        self.cers[f"{stage}_"](hyps, batch.texts)
+        # score against the text the model is taught to write (e.g. lowercased, no punctuation)
+        refs = [self.tokenizer.normalize(t) for t in batch.texts]
+        self.wers[f"{stage}_"](hyps, refs)
+        self.cers[f"{stage}_"](hyps, refs)
         self.log(f"{stage}/loss", self.losses[f"{stage}_"], on_epoch=True, batch_size=size)
         self.log(f"{stage}/wer", self.wers[f"{stage}_"], on_epoch=True, prog_bar=True, batch_size=size)
         self.log(f"{stage}/cer", self.cers[f"{stage}_"], on_epoch=True, batch_size=size)
