@@ -82,11 +82,36 @@ def test_runs_in_order_then_skips_then_redoes_what_changed(tmp_path):
     # a changed config redoes that model's training only; the old run is kept aside
     (tmp_path / "a.cfg").write_text("config a v2")
     again = dict(RecipeRunner(recipe, devices=2, echo=lambda s: None).run())
-    assert again == {"prep": "skipped", "train[a]": "done", "train[lstm]": "skipped", "report": "skipped"}
+    # ... and what depends on it: the report reads every model's results
+    assert again == {"prep": "skipped", "train[a]": "done", "train[lstm]": "skipped", "report": "done"}
     assert (tmp_path / "exp/a/result.txt").read_text() == "fresh with config a v2"
     assert len(list((tmp_path / "exp").glob("a.stale-*"))) == 1
     # a changed command line (--devices) redoes the stage that uses it
     assert dict(RecipeRunner(recipe, devices=1, echo=lambda s: None).run())["report"] == "done"
+
+
+def test_downstream_stages_follow_their_model_and_outputs_are_not_inputs(tmp_path):
+    extra = f"""  - name: stats
+                run: "{{py}} {tmp_path}/log.py {{exp}}/stats.json stats --out {{exp}}/stats.json"
+              - name: decode
+                per_model: true
+                run: "{{py}} {tmp_path}/log.py {tmp_path}/calls.txt decode {{model}}"
+            """
+    recipe = load_recipe(write_recipe(tmp_path, extra_stage=extra))
+    quiet = {"echo": lambda s: None}
+    RecipeRunner(recipe, **quiet).run()
+    # a .json named after --out is the stage's output: writing it does not make the stage stale
+    assert all(done for _, done in RecipeRunner(recipe, **quiet).states())
+    (tmp_path / "lstm.cfg").write_text("config lstm v2")
+    states = {job.label: done for job, done in RecipeRunner(recipe, **quiet).states()}
+    # stats and report are shared stages after the training: they depend on every model
+    assert not any(states[k] for k in ("train[lstm]", "decode[lstm]", "report", "stats"))
+    assert states["train[a]"] and states["decode[a]"]
+    # the training alone in one invocation, then the rest in another: decode[lstm] still knows
+    RecipeRunner(recipe, **quiet).run("train", "train")
+    again = dict(RecipeRunner(recipe, **quiet).run("stats"))
+    assert again == {"stats": "done", "decode[a]": "skipped", "decode[lstm]": "done"}
+    assert calls(tmp_path).count("decode lstm") == 2 and calls(tmp_path).count("decode a") == 1
 
 
 def test_stage_selection_and_models(tmp_path):

@@ -38,8 +38,8 @@ def run(args: argparse.Namespace) -> int:
         overrides[key] = value
     runner = RecipeRunner(recipe, args.exp, args.devices, args.num_nodes, models, args.force, overrides=overrides)
     if args.list:
-        for job in runner.jobs(args.stage, args.stop_stage):
-            state = "done" if runner.is_done(job, runner.key(job)) else "to do"
+        for job, done in runner.states(args.stage, args.stop_stage):
+            state = "done" if done else "to do"
             print(f"{job.label:<28} {state:<6} {job.stage.help}")
         return 0
     results = runner.run(args.stage, args.stop_stage)

@@ -1,10 +1,13 @@
 """Runs a recipe's stages in order; each stage is skipped when its stamp says it is done.
 
 A stage's stamp (``<exp>/.stamps/<stage>[-<model>].json``) holds a fingerprint of its command,
-of every config file its command names (.yaml, .cfg, ...) and of its declared ``inputs``: a rerun skips what is done
-and redoes what changed. A stage that trains (``workdir``) and was interrupted (even by
-``kill -9``) resumes from ``<workdir>/checkpoints/last.ckpt``; if its config changed meanwhile the
-old run is moved aside, never overwritten.
+of every config file its command names (.yaml, .cfg, ...; not the file after ``--out``, its own output),
+of its declared ``inputs``, and of the stages it depends on (every earlier shared stage, and the
+earlier stages of its own model; a shared stage after per-model ones depends on all of them): a rerun
+skips what is done and redoes what changed, and everything downstream of it. A stage that trains
+(``workdir``) and was interrupted (even by ``kill -9``) resumes from
+``<workdir>/checkpoints/last.ckpt``; if its config changed meanwhile the old run is moved aside,
+never overwritten.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from .spec import Recipe, Stage
 # files named on a stage's command line with these suffixes are configs: their content is part of the
 # stamp (other paths on the command line are often the stage's own outputs)
 CONFIG_SUFFIXES = {".yaml", ".yml", ".cfg", ".conf", ".toml", ".ini", ".json"}
+OUTPUT_FLAGS = {"--out", "--output", "-o"}
 _CAUSE = re.compile(r"(error|exception|failed|killed|not found|no such)", re.IGNORECASE)
 
 
@@ -139,7 +143,12 @@ class RecipeRunner:
 
     def key(self, job: Job) -> str:
         """Fingerprint of everything that decides a stage's result."""
-        files = {a: fingerprint(Path(a)) for a in job.argv if Path(a).suffix in CONFIG_SUFFIXES and Path(a).is_file()}
+        outputs = {b for a, b in zip(job.argv, job.argv[1:], strict=False) if a in OUTPUT_FLAGS}
+        files = {
+            a: fingerprint(Path(a))
+            for a in job.argv
+            if a not in outputs and Path(a).suffix in CONFIG_SUFFIXES and Path(a).is_file()
+        }
         inputs = {str(p): fingerprint(p) for p in job.inputs}
         blob = json.dumps({"argv": job.argv, "files": files, "inputs": inputs}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
@@ -147,14 +156,39 @@ class RecipeRunner:
     def _stamp(self, job: Job, suffix: str = "") -> Path:
         return self.exp / ".stamps" / f"{job.slug}{suffix}.json"
 
-    def is_done(self, job: Job, key: str) -> bool:
+    @staticmethod
+    def depends(job: Job, earlier: Job) -> bool:
+        """Whether ``job`` consumes what ``earlier`` (a stage before it) produces."""
+        return earlier.model is None or job.model is None or earlier.model == job.model
+
+    def plan(self, start: str | None = None, stop: str | None = None) -> list[tuple[Job, str, str, list[str]]]:
+        """The selected jobs with their own key, the fingerprint of what they depend on (over the
+        whole recipe, whatever the selection) and the labels of those dependencies."""
+        everything = self.jobs()
+        keys = {j.label: self.key(j) for j in everything}
+        selected = {j.label for j in self.jobs(start, stop)}
+        out = []
+        for i, job in enumerate(everything):
+            if job.label in selected:
+                needs = [e.label for e in everything[:i] if self.depends(job, e)]
+                upstream = hashlib.sha256(json.dumps([[n, keys[n]] for n in needs]).encode()).hexdigest()
+                out.append((job, keys[job.label], upstream, needs))
+        return out
+
+    def states(self, start: str | None = None, stop: str | None = None) -> list[tuple[Job, bool]]:
+        """(job, done) for the selected jobs, as ``run`` would judge them."""
+        return [(job, self.is_done(job, key, upstream)) for job, key, upstream, _ in self.plan(start, stop)]
+
+    def is_done(self, job: Job, key: str, upstream: str | None = None) -> bool:
         stamp = self._stamp(job)
         if not stamp.is_file():
             return False
         try:
-            return json.loads(stamp.read_text())["key"] == key
-        except (ValueError, KeyError):
+            data = json.loads(stamp.read_text())
+        except ValueError:
             return False
+        # stamps written before dependencies were recorded carry no "upstream": their own key decides
+        return data.get("key") == key and data.get("upstream", upstream) == upstream
 
     # --- running -------------------------------------------------------------------------------
     def run(self, start: str | None = None, stop: str | None = None) -> list[tuple[str, str]]:
@@ -162,9 +196,8 @@ class RecipeRunner:
         from toolkit.data.io import write_json
 
         results = []
-        for job in self.jobs(start, stop):
-            key = self.key(job)
-            if not self.force and self.is_done(job, key):
+        for job, key, upstream, _ in self.plan(start, stop):
+            if not self.force and self.is_done(job, key, upstream):
                 self.echo(f"== {job.label}: up to date, skipped")
                 results.append((job.label, "skipped"))
                 continue
@@ -176,7 +209,8 @@ class RecipeRunner:
             t0 = time.time()
             self._execute(job, argv)
             write_json(
-                self._stamp(job), {"key": key, "argv": argv, "finished": time.time(), "seconds": time.time() - t0}
+                self._stamp(job),
+                {"key": key, "upstream": upstream, "argv": argv, "finished": time.time(), "seconds": time.time() - t0},
             )
             self._stamp(job, ".started").unlink(missing_ok=True)
             results.append((job.label, "done"))
