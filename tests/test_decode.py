@@ -161,3 +161,12 @@ def test_ngram_is_normalised_and_discounts():
         assert total == pytest.approx(1.0), history
     # "a b" was seen twice, followed by c and d once each: interpolated, not maximum likelihood
     assert 0.0 < lm.prob(("a", "b", "c")) < 0.5 + lm.backoff(("a", "b"))
+
+
+def test_word_tokens_are_joined_with_spaces():
+    """Word or phone models (word_sep None): each token is a word of the output."""
+    symbols = ["<blank>", "<unk>", "<eos>", "aa", "b", "sil"]
+    lp = torch.full((1, 6, len(symbols)), -9.0)
+    for t, i in enumerate([3, 0, 4, 0, 5, 0]):
+        lp[0, t, i] = 0.0
+    assert CTCBeamSearch(symbols, word_sep=None)(lp.log_softmax(-1)) == ["aa b sil"]

@@ -59,6 +59,8 @@ def _spelling(tokenizer, symbols: list[str]):
     known = set(symbols[1:])
     if tokenizer.kind == "char":
         return lambda w: char_spelling(w) if set(w) <= known else None
+    if tokenizer.kind == "word":
+        return lambda w: [w] if w in known else None
 
     def pieces(word: str) -> list[str] | None:
         p = tokenizer.pieces(word)
@@ -88,6 +90,7 @@ def _build_decoder(args: argparse.Namespace, model, exp_dir: Path | None):
     if symbols is None:
         raise UserError(f"beam search over {model.tokenizer.kind} tokens is not supported; decode greedily (no --beam)")
     spell = _spelling(model.tokenizer, symbols)
+    word_sep = None if model.tokenizer.kind == "word" else " "
     config = BeamConfig(args.beam, args.beam_tokens, lm_weight=args.lm_weight, word_score=args.word_score)
     if args.lm and (Path(args.lm).is_dir() or Path(args.lm).suffix == ".ckpt"):
         from toolkit.tasks.lm_eval import load_lm
@@ -102,18 +105,18 @@ def _build_decoder(args: argparse.Namespace, model, exp_dir: Path | None):
             # a word LM scores whole words: the decoder needs a lexicon spelling them in the model's tokens
             words = [w for w in tok.symbols[3:] if w != "<unk>"]
             lexicon = _lexicon(args, words, Path(args.lm).stem, spell, exp_dir)
-            return CTCBeamSearch(symbols, word_sep=" ", lexicon=lexicon, **fusion)
+            return CTCBeamSearch(symbols, word_sep=word_sep, lexicon=lexicon, **fusion)
         missing = [s for s in symbols[1:] if s not in index and s != "<unk>"]
         if missing:
             raise UserError(
                 f"--lm {args.lm}: the LM has no symbol for {missing[:5]}; fuse an LM over the model's own "
                 f"{model.tokenizer.kind} tokens (same tokenizer), or a word LM"
             )
-        return CTCBeamSearch(symbols, word_sep=" ", **fusion)
+        return CTCBeamSearch(symbols, word_sep=word_sep, **fusion)
     lexicon = args.lexicon
     if args.lm and Path(args.lm).suffix == ".arpa" and lexicon is None:
         lexicon = _lexicon(args, _arpa_words(Path(args.lm)), Path(args.lm).stem, spell, exp_dir)
-    return CTCBeamSearch(symbols, word_sep=" ", lexicon=lexicon, lm=args.lm, config=config)
+    return CTCBeamSearch(symbols, word_sep=word_sep, lexicon=lexicon, lm=args.lm, config=config)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -67,8 +67,9 @@ class CTCBeamSearch:
 
     ``symbols[i]`` is the text of output index i (index 0 the blank); the symbol that separates
     words (a space for character models) is ``word_sep`` and is handed to flashlight as its
-    silence token. ``lm`` is ``None``, a KenLM file path, or a :class:`FusionLM` with ``lm_vocab``
-    (its token text -> id), scored by shallow fusion:
+    silence token; ``None`` when every token is a word (word or phone models). ``lm`` is ``None``,
+    a KenLM file path, or a :class:`FusionLM` with ``lm_vocab`` (its token text -> id), scored by
+    shallow fusion:
 
     * without a lexicon, per decoder token: a character or sentencepiece LM whose symbols include
       the model's (a symbol the LM lacks costs nothing);
@@ -155,7 +156,9 @@ class CTCBeamSearch:
             if best.words:
                 out.append(" ".join(best.words))
             else:
-                text = "".join(self.tokens[i] for i in best.tokens.tolist() if self.tokens[i] != BLANK)
+                symbols = [self.tokens[i] for i in best.tokens.tolist() if self.tokens[i] != BLANK]
+                # word_sep None: every token is a word (word or phone tokenizers)
+                text = " ".join(symbols) if self.word_sep is None else "".join(symbols)
                 text = text.replace(WORD_SEP, " ").replace("\u2581", " ")  # "▁": sentencepiece word start
                 out.append(" ".join(text.split()))
         return out
