@@ -82,8 +82,18 @@ def test_ranks_get_disjoint_equal_shares(world):
         assert dropped < world
 
 
-def test_pad_mode_covers_everything_with_equal_steps():
+def test_eval_mode_gives_every_utterance_exactly_once_across_ranks():
     d = durations(103)
-    shares = [list(BucketBatchSampler(d, 30.0, seed=2, num_replicas=4, rank=r, drop_uneven=False)) for r in range(4)]
-    assert len({len(x) for x in shares}) == 1
-    assert {i for share in shares for b in share for i in b} == set(range(103))
+    samplers = [BucketBatchSampler(d, 30.0, seed=2, num_replicas=4, rank=r, drop_uneven=False) for r in range(4)]
+    shares = [list(s) for s in samplers]
+    assert [len(x) for x in shares] == [len(s) for s in samplers]
+    assert max(map(len, shares)) - min(map(len, shares)) <= 1
+    assert sorted(i for share in shares for b in share for i in b) == list(range(103))  # no repeats
+
+
+def test_eval_mode_splits_batches_so_every_rank_has_one():
+    samplers = [BucketBatchSampler([1.0] * 5, 30.0, num_replicas=4, rank=r, shuffle=False, drop_uneven=False)
+                for r in range(4)]  # fmt: skip
+    shares = [list(s) for s in samplers]
+    assert all(len(x) == 1 for x in shares)
+    assert sorted(i for share in shares for b in share for i in b) == list(range(5))

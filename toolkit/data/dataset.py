@@ -160,7 +160,7 @@ def speech_loader(
 ) -> DataLoader:
     """A DataLoader of SpeechBatch over duration buckets (see BucketBatchSampler).
 
-    ``drop_uneven`` defaults to ``shuffle`` (training drops a remainder; evaluation repeats instead).
+    ``drop_uneven`` defaults to ``shuffle`` (training drops a remainder; evaluation keeps every batch once).
     """
     sampler = BucketBatchSampler(
         dataset.durations, max_seconds, max_batch_size, num_buckets, shuffle, seed, num_replicas, rank,

@@ -28,9 +28,10 @@ class BucketBatchSampler(Sampler[list[int]]):
     by length, cut into ``num_buckets`` buckets of equal count, pack each bucket greedily in length
     order under ``max_seconds`` (and ``max_batch_size``) from a random starting point (so who shares
     a batch changes by epoch, padding stays low), then shuffle the batch order. The global list is
-    cut to a multiple of ``num_replicas`` (``drop_uneven=True``, every rank gets a disjoint share) or
-    padded by repeating batches from its start (``False``, nothing left out), and rank r takes
-    batches r, r + R, r + 2R, ... So every rank runs the same number of steps.
+    cut to a multiple of ``num_replicas`` (``drop_uneven=True``, for training: every rank runs the
+    same number of steps, as DDP's gradient all-reduce needs) or kept whole (``False``, for
+    evaluation: every batch exactly once, so corpus-level figures count no utterance twice; ranks
+    may then run one batch more or less), and rank r takes batches r, r + R, r + 2R, ...
 
     ``lengths`` are durations in seconds (or token counts for text, with ``max_seconds`` then a token
     budget). An item longer than the budget gets a batch of its own. With ``shuffle=False`` the order
@@ -100,12 +101,17 @@ class BucketBatchSampler(Sampler[list[int]]):
         else:
             batches = self._pack(order)
         r = self.num_replicas
-        if r > 1 and len(batches) % r:
+        if r > 1 and not self.drop_uneven:
+            # every rank needs at least one batch: split the largest ones before repeating anything
+            while len(batches) < r and max(map(len, batches), default=1) > 1:
+                big = max(range(len(batches)), key=lambda k: len(batches[k]))
+                b = batches.pop(big)
+                batches[big:big] = [b[: len(b) // 2], b[len(b) // 2 :]]
+        if r > 1 and len(batches) % r and (self.drop_uneven or len(batches) < r):
             if self.drop_uneven and len(batches) >= r:
                 batches = batches[: len(batches) - len(batches) % r]
-            else:
-                need = r - len(batches) % r
-                batches = batches + [batches[k % len(batches)] for k in range(need)]
+            elif batches:  # fewer batches (or utterances) than ranks: repeat, so every rank has a step
+                batches = batches + [batches[k % len(batches)] for k in range(r - len(batches))]
         self._cache = (self.epoch, batches)
         return batches
 
@@ -121,4 +127,4 @@ class BucketBatchSampler(Sampler[list[int]]):
         yield from batches[self.rank :: self.num_replicas]
 
     def __len__(self) -> int:
-        return len(self.global_batches()) // self.num_replicas
+        return len(self.global_batches()[self.rank :: self.num_replicas])
