@@ -103,3 +103,13 @@ def test_char_lm_is_a_fusion_lm_for_beam_search(corpus):
     out = CTCBeamSearch(symbols, lm=lm, lm_vocab=lm.tokenizer.index, lm_end_id=lm.tokenizer.eos_id,
                         config=BeamConfig(lm_weight=0.3))(frames)  # fmt: skip
     assert out == ["ca"]
+
+
+def test_a_diverged_model_reports_nan_not_perplexity_one(corpus):
+    model = LMTask(str(corpus / "words"), encoder="lstm", hidden_size=8, num_layers=1).eval()
+    with torch.no_grad():
+        model.embed.weight.fill_(float("nan"))
+    x = torch.tensor([[3, 4, 5]])
+    model.step((x, x), "val")
+    nll, tokens = model.nll["val_"].compute(), model.tokens["val_"].compute()
+    assert torch.isnan(nll) and tokens == 3  # NaN is kept, so the perplexity is NaN, never exp(0) = 1

@@ -92,7 +92,8 @@ class LMTask(LightningModule):
         # tokens are characters: for char/byte tokenizers, or when told (PTB char is space-separated symbols)
         self.per_char = self.tokenizer.kind in ("char", "byte") if report_bpc is None else report_bpc
         self.monitor, self.monitor_mode = ("val/bpc", "min") if self.per_char else ("val/ppl", "min")
-        self.nll = nn.ModuleDict({f"{s}_": SumMetric() for s in STAGES})
+        # NaN must surface (a diverged model), not be dropped from the sum and read as perplexity 1
+        self.nll = nn.ModuleDict({f"{s}_": SumMetric(nan_strategy="disable") for s in STAGES})
         self.tokens = nn.ModuleDict({f"{s}_": SumMetric() for s in STAGES})
         self._state: dict[str, State] = {}
 

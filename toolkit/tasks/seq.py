@@ -85,7 +85,8 @@ class SeqTask(LightningModule):
             self.scores = nn.ModuleDict({_key(s): MeanSquaredError() for s in STAGES})
         else:
             raise ValueError(f"loss must be 'mse' or 'ce', got {loss!r}")
-        self.losses = nn.ModuleDict({_key(s): MeanMetric() for s in STAGES})
+        # NaN must surface (a diverged model), not be dropped and read as a low loss
+        self.losses = nn.ModuleDict({_key(s): MeanMetric(nan_strategy="disable") for s in STAGES})
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         """x (B, T, input_size), lengths (B,) -> outputs (B, num_outputs)."""
