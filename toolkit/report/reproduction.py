@@ -11,7 +11,6 @@ Like ``RESULTS.md``, it reads ``metrics.json`` only (plus whether ``config.yaml`
 
 from __future__ import annotations
 
-import json
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 
 from toolkit.errors import UserError
 
-from .results import Run, _duration, _fmt, _fmt_figure, figure_keys
+from .results import Run, _duration, _fmt, _fmt_figure, figure_keys, load_runs
 
 ADDING_SOLVED = 0.01  # test MSE below which the adding problem counts as solved (baseline 1/6)
 NO_FIGURE = "no paper figure"
@@ -116,13 +115,7 @@ def find_runs(root: str | Path) -> list[Run]:
     files = [f for f in sorted(root.rglob("metrics.json")) if not any(".stale-" in p for p in f.parts)]
     if not files:
         raise UserError(f"{root}: no metrics.json below it; train a model first (recur fit)")
-    runs = []
-    for f in files:
-        try:
-            runs.append(Run(f.parent.name, f.parent, json.loads(f.read_text(encoding="utf-8"))))
-        except ValueError as err:
-            raise UserError(f"{f}: not valid JSON ({err}); rerun the training stage that writes it") from None
-    return runs
+    return load_runs(files)
 
 
 def classify(run: Run, root: Path) -> tuple[str, int | None]:

@@ -51,6 +51,11 @@ def collect_runs(exp_dir: str | Path) -> list[Run]:
     files = files or sorted(exp_dir.glob("metrics.json"))
     if not files:
         raise UserError(f"{exp_dir}: no metrics.json in it or its sub-folders; train a model first (recur fit)")
+    return load_runs(files)
+
+
+def load_runs(files: list[Path]) -> list[Run]:
+    """One :class:`Run` per ``metrics.json`` file, named after its folder; a corrupt file is a one-line error."""
     runs = []
     for f in files:
         try:
