@@ -116,6 +116,10 @@ def test_fit_then_decode_files_folder_and_manifest(tmp_path, capsys):
         assert (exp / "decode" / tag / "errs.txt").read_text().startswith("%WER")
     final = json.loads((exp / "metrics.json").read_text())["final"]
     assert {"test/wer", "test_beam4/wer", "test_beam4/rtf"} <= set(final)
+    # without --set: scored under the manifest's name, but the results table is left alone
+    assert main(["decode", "--model", str(exp), str(tmp_path / "test.jsonl")]) == 0
+    assert (exp / "decode" / "test" / "wer_summary.txt").is_file()
+    assert json.loads((exp / "metrics.json").read_text())["final"] == final
 
     # a word-level recur LM fuses through a lexicon spelled in the model's characters
     lm_exp = word_lm(tmp_path)

@@ -77,6 +77,11 @@ def test_kenlm_with_lexicon_only_outputs_words_of_the_lexicon(tmp_path):
     assert search(lp) == ["cab"]
     lp_other = spell("bat")  # not a word of the lexicon: the decoder can only choose among cab/cat
     assert search(lp_other)[0] in ("cab", "cat")
+    # acoustics that stop inside a word ("ca"): a lexicon decoder gives whole words or nothing
+    # (a narrow beam keeps no hypothesis that ends on a word; flashlight then returns the unfinished one)
+    plain = CTCBeamSearch(SYMBOLS, lexicon=lexicon, lm=arpa, config=BeamConfig(lm_weight=0.0, beam_size=2))
+    for text in ("ca", "cat ca"):
+        assert set(plain(spell(text))[0].split()) <= {"cab", "cat"}
 
 
 class WordLM:

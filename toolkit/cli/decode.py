@@ -30,7 +30,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--word-score", type=float, default=0.0, help="word insertion score (default 0)")
     parser.add_argument(
-        "--set", dest="set_name", help="name of the decoded set; with references, scores go to <model>/decode/<set>/"
+        "--set",
+        dest="set_name",
+        help="name of the decoded set; with references, scores go to <model>/decode/<set>/ and "
+        "the figures into the experiment's metrics.json (without --set: scored, not recorded)",
     )
 
 
@@ -149,7 +152,10 @@ def run(args: argparse.Namespace) -> int:
     norm = model.tokenizer.normalize
     refs = {r.id: norm(r.ref) for r in results if r.ref is not None}
     if refs:
-        name = args.set_name or "set"
+        # an ad-hoc decode (no --set) is scored and its files written, but the experiment's
+        # metrics.json, which its results table is made from, only takes named sets
+        manifests = [Path(i).stem for i in args.inputs if str(i).endswith(".jsonl")]
+        name = args.set_name or (manifests[0] if len(manifests) == 1 else "set")
         out_dir = (exp_dir / "decode") if exp_dir else Path(args.out or "./x").parent / "decode"
         lm_tag = ""
         if args.lm:
@@ -161,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"recur decode: {tag}: WER {100 * figures['wer']:.2f}%  CER {100 * figures['cer']:.2f}%  ({out_dir / tag})"
         )
-        if exp_dir is not None:
+        if exp_dir is not None and args.set_name:
             update_metrics(
                 exp_dir, {f"{tag}/wer": figures["wer"], f"{tag}/cer": figures["cer"], f"{tag}/rtf": timing["rtf"]}
             )

@@ -98,6 +98,7 @@ class CTCBeamSearch:
         if WORD_SEP not in tokens:
             tokens.append(WORD_SEP)  # flashlight needs a silence token even if the model has none
         self.tokens = tokens
+        self.lexicon = lexicon
         if lexicon is not None and not Path(lexicon).is_file():
             raise UserError(f"lexicon not found: {lexicon}")
         self.bridge = None
@@ -153,7 +154,9 @@ class CTCBeamSearch:
                 out.append("")
                 continue
             best = hyps[0]
-            if best.words:
+            if self.lexicon or best.words:
+                # with a lexicon only whole words count: a hypothesis that ends inside a word
+                # (flashlight keeps those when no hypothesis ends on a word) gives just its words
                 out.append(" ".join(best.words))
             else:
                 symbols = [self.tokens[i] for i in best.tokens.tolist() if self.tokens[i] != BLANK]
