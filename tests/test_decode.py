@@ -175,3 +175,22 @@ def test_word_tokens_are_joined_with_spaces():
     for t, i in enumerate([3, 0, 4, 0, 5, 0]):
         lp[0, t, i] = 0.0
     assert CTCBeamSearch(symbols, word_sep=None)(lp.log_softmax(-1)) == ["aa b sil"]
+
+
+def test_lexicon_for_a_model_without_a_word_separator(tmp_path):
+    """A char model trained on one-word utterances (FSDD) has no space to emit: its lexicon spells
+    words without the separator, or no word could ever be completed."""
+    from toolkit.cli.decode import _spelling
+    from toolkit.data.tokenizer import train_tokenizer
+
+    tok = train_tokenizer("char", ["cat", "cab"])
+    assert " " not in tok.symbols
+    lexicon = write_lexicon(["cab", "cat", "tab"], tmp_path / "lexicon.txt", _spelling(tok, tok.symbols))
+    assert lexicon.read_text().splitlines()[0] == "cab\tc a b"
+    arpa = NGramLM(["cab", "cat", "tab"], order=2).write_arpa(tmp_path / "lm.arpa")
+    frames = []
+    for ch in "cat":  # c, blank, a, blank, t, blank
+        frames += [[math.log(0.9 if s == ch else 0.1 / (len(tok.symbols) - 1)) for s in tok.symbols]]
+        frames += [[math.log(0.9 if s == "<blank>" else 0.1 / (len(tok.symbols) - 1)) for s in tok.symbols]]
+    search = CTCBeamSearch(tok.symbols, lexicon=lexicon, lm=arpa, config=BeamConfig(lm_weight=0.5))
+    assert search(torch.tensor([frames])) == ["cat"]

@@ -61,7 +61,8 @@ def _spelling(tokenizer, symbols: list[str]):
 
     known = set(symbols[1:])
     if tokenizer.kind == "char":
-        return lambda w: char_spelling(w) if set(w) <= known else None
+        separator = " " in known
+        return lambda w: char_spelling(w, separator) if set(w) <= known else None
     if tokenizer.kind == "word":
         return lambda w: [w] if w in known else None
 

@@ -32,9 +32,11 @@ class BeamConfig:
     nbest: int = 1
 
 
-def char_spelling(word: str) -> list[str]:
-    """A word spelled in characters, then the word separator (the lexicon form for char models)."""
-    return [*word, WORD_SEP]
+def char_spelling(word: str, separator: bool = True) -> list[str]:
+    """A word spelled in characters, then the word separator (the lexicon form for char models).
+    ``separator=False`` for a model that has no separator to emit (trained on one-word utterances):
+    a spelling that needs it could never be completed."""
+    return [*word, WORD_SEP] if separator else list(word)
 
 
 def write_lexicon(
