@@ -113,3 +113,15 @@ def test_a_diverged_model_reports_nan_not_perplexity_one(corpus):
     model.step((x, x), "val")
     nll, tokens = model.nll["val_"].compute(), model.tokens["val_"].compute()
     assert torch.isnan(nll) and tokens == 3  # NaN is kept, so the perplexity is NaN, never exp(0) = 1
+
+
+def test_eval_line_gives_one_bpc_for_a_character_model():
+    from toolkit.cli.lm import eval_summary
+    from toolkit.tasks.lm_eval import TextScore
+
+    # 10 characters predicted at 1 bit each; the text has 20 characters counting PTB's spaces
+    score = TextScore(nll=10 * math.log(2), tokens=10, chars=20)
+    line = eval_summary("test.txt", score, per_char=True)
+    assert line.endswith("perplexity 2.000; 1.0000 bits per character") and line.count("bits") == 1
+    line = eval_summary("test.txt", score, per_char=False)
+    assert "1.0000 bits per token" in line and line.endswith("0.5000 bits per character of the text")

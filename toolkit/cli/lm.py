@@ -42,12 +42,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     lines = read_text(args.text)
     score = score_text(model, lines, args.bptt, args.dynamic_lr, args.dynamic_decay)
-    unit = "characters" if model.per_char else "tokens"
-    print(
-        f"recur lm eval: {args.text}: {score.tokens} predicted {unit}, {score.oov} out-of-vocabulary "
-        f"(scored as <unk>); perplexity {score.ppl:.3f}; {score.bits_per_token:.4f} bits per {unit[:-1]}"
-        + (f"; BPC {score.bpc:.4f}" if model.per_char else "")
-    )
+    print(eval_summary(args.text, score, model.per_char))
     if args.scores:
         write_sentence_scores(args.scores, lines, score)
     if args.set_name and Path(args.model).is_dir():
@@ -58,3 +53,15 @@ def run(args: argparse.Namespace) -> int:
             figures[f"{args.set_name}/bpc"] = score.bits_per_token
         update_metrics(Path(args.model), figures)
     return 0
+
+
+def eval_summary(text: str, score, per_char: bool) -> str:
+    """The one line ``recur lm eval`` prints. A character model's tokens are the characters, so its
+    bits per token are its BPC (the text's own character count would also count the spaces that
+    separate PTB's characters); a word or subword model also gets bits per character of the text."""
+    unit = "characters" if per_char else "tokens"
+    line = (
+        f"recur lm eval: {text}: {score.tokens} predicted {unit}, {score.oov} out-of-vocabulary "
+        f"(scored as <unk>); perplexity {score.ppl:.3f}; {score.bits_per_token:.4f} bits per {unit[:-1]}"
+    )
+    return line if per_char else line + f"; {score.bpc:.4f} bits per character of the text"
