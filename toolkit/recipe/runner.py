@@ -161,23 +161,22 @@ class RecipeRunner:
         """Whether ``job`` consumes what ``earlier`` (a stage before it) produces."""
         return earlier.model is None or job.model is None or earlier.model == job.model
 
-    def plan(self, start: str | None = None, stop: str | None = None) -> list[tuple[Job, str, str, list[str]]]:
-        """The selected jobs with their own key, the fingerprint of what they depend on (over the
-        whole recipe, whatever the selection) and the labels of those dependencies."""
+    def plan(self, start: str | None = None, stop: str | None = None) -> list[tuple[Job, str, str]]:
+        """The selected jobs with their own key and the fingerprint of what they depend on (over the
+        whole recipe, whatever the selection)."""
         everything = self.jobs()
         keys = {j.label: self.key(j) for j in everything}
         selected = {j.label for j in self.jobs(start, stop)}
         out = []
         for i, job in enumerate(everything):
             if job.label in selected:
-                needs = [e.label for e in everything[:i] if self.depends(job, e)]
-                upstream = hashlib.sha256(json.dumps([[n, keys[n]] for n in needs]).encode()).hexdigest()
-                out.append((job, keys[job.label], upstream, needs))
+                needs = [[e.label, keys[e.label]] for e in everything[:i] if self.depends(job, e)]
+                out.append((job, keys[job.label], hashlib.sha256(json.dumps(needs).encode()).hexdigest()))
         return out
 
     def states(self, start: str | None = None, stop: str | None = None) -> list[tuple[Job, bool]]:
         """(job, done) for the selected jobs, as ``run`` would judge them."""
-        return [(job, self.is_done(job, key, upstream)) for job, key, upstream, _ in self.plan(start, stop)]
+        return [(job, self.is_done(job, key, upstream)) for job, key, upstream in self.plan(start, stop)]
 
     def is_done(self, job: Job, key: str, upstream: str | None = None) -> bool:
         stamp = self._stamp(job)
@@ -196,7 +195,7 @@ class RecipeRunner:
         from toolkit.data.io import write_json
 
         results = []
-        for job, key, upstream, _ in self.plan(start, stop):
+        for job, key, upstream in self.plan(start, stop):
             if not self.force and self.is_done(job, key, upstream):
                 self.echo(f"== {job.label}: up to date, skipped")
                 results.append((job.label, "skipped"))
