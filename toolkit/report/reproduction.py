@@ -186,13 +186,13 @@ def our_figure(run: Run, experiment: str) -> str:
     return "no final figure"
 
 
-def rerun_command(run: Run, shown: Path) -> str:
-    """``recur fit`` on the resolved config the run saved, into a fresh folder (``fit`` refuses to
-    start over an existing run), plus the ``recur lm eval`` that wrote ``test_full`` figures."""
-    config = shown / "config.yaml"
-    if not (run.path / "config.yaml").is_file():
+def rerun_command(run: Run, config: Path | None) -> str:
+    """``recur fit`` on the resolved ``config`` the run saved (None: it saved none), into a fresh
+    folder (``fit`` refuses to start over an existing run), plus the ``recur lm eval`` that wrote
+    ``test_full`` figures."""
+    if config is None:
         return "- (no config.yaml beside metrics.json)"
-    rerun = Path(f"{shown}.rerun")
+    rerun = Path(f"{run.path}.rerun")
     parts = [f"recur fit --config {shlex.quote(str(config))} --exp_dir {shlex.quote(str(rerun))}"]
     data = ((run.metrics.get("config") or {}).get("data")) or {}
     if any(k.startswith("test_full/") for k in run.final) and data.get("test"):
@@ -209,7 +209,7 @@ def _cell(text: str) -> str:
 def build_rows(root: str | Path, runs: list[Run] | None = None) -> list[Row]:
     """One ``Row`` per run below ``root``, sorted by experiment then model.
 
-    Paths in the rows are ``root`` as given joined with the run's folder below it, so that the
+    Paths in the rows start with ``root`` as given (the runs are found below it), so that the
     commands work from wherever ``root`` was named.
     """
     root = Path(root)
@@ -219,8 +219,7 @@ def build_rows(root: str | Path, runs: list[Run] | None = None) -> list[Row]:
         experiment, steps = classify(run, root)
         encoder = encoder_of(run)
         figure = paper_figure(experiment, encoder, steps)
-        shown = root / run.path.relative_to(root)
-        config = shown / "config.yaml" if (run.path / "config.yaml").is_file() else None
+        config = run.path / "config.yaml" if (run.path / "config.yaml").is_file() else None
         train = run.train
         steps_done = _fmt(train.get("steps"))
         if train and train.get("finished") is False:
@@ -231,15 +230,15 @@ def build_rows(root: str | Path, runs: list[Run] | None = None) -> list[Row]:
         rows.append(
             Row(
                 sort_key=(order, experiment if order == len(_EXPERIMENT_ORDER) else "", steps or 0, model_order,
-                          encoder, str(shown)),
+                          encoder, str(run.path)),
                 experiment=name,
-                run=f"`{shown}`",
+                run=f"`{run.path}`",
                 model=encoder,
                 params=_fmt(run.params),
                 paper=str(figure) if figure else NO_FIGURE,
                 ours=our_figure(run, experiment),
                 config=f"`{config}`" if config else "-",
-                command=rerun_command(run, shown),
+                command=rerun_command(run, config),
                 hardware=str(run.metrics.get("hardware") or "-"),
                 wall=_duration(train.get("wall_s")),
                 steps=steps_done,
