@@ -107,11 +107,11 @@ class BucketBatchSampler(Sampler[list[int]]):
                 big = max(range(len(batches)), key=lambda k: len(batches[k]))
                 b = batches.pop(big)
                 batches[big:big] = [b[: len(b) // 2], b[len(b) // 2 :]]
-        if r > 1 and len(batches) % r and (self.drop_uneven or len(batches) < r):
-            if self.drop_uneven and len(batches) >= r:
-                batches = batches[: len(batches) - len(batches) % r]
-            elif batches:  # fewer batches (or utterances) than ranks: repeat, so every rank has a step
+        if r > 1 and batches:
+            if len(batches) < r:  # fewer batches (or utterances) than ranks: repeat, so every rank has a step
                 batches = batches + [batches[k % len(batches)] for k in range(r - len(batches))]
+            elif self.drop_uneven:
+                batches = batches[: len(batches) - len(batches) % r]
         self._cache = (self.epoch, batches)
         return batches
 
