@@ -11,6 +11,7 @@ import json
 import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from functools import cached_property
 from pathlib import Path
 
 from toolkit.data.io import atomic_open, write_json
@@ -152,12 +153,12 @@ class SentencePieceTokenizer(Tokenizer):
     def pieces(self, text: str) -> list[str]:
         return self.sp.encode(self.normalize(text), out_type=str)
 
-    @property
+    @cached_property
     def symbols(self) -> list[str]:
         """The text of every id: the three specials, then the pieces ("\u2581" marks a word start)."""
         return list(SPECIALS) + [self.sp.id_to_piece(i) for i in range(len(SPECIALS), self.vocab_size)]
 
-    @property
+    @cached_property
     def index(self) -> dict[str, int]:
         """Piece text -> id (the inverse of ``symbols``)."""
         return {s: i for i, s in enumerate(self.symbols)}
