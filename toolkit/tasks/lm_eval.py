@@ -42,7 +42,8 @@ class TextScore:
 
     @property
     def bpc(self) -> float:
-        """Bits per character of the text (for a character model: per predicted character)."""
+        """Bits per character of the text as written (line characters plus one per line end); for a
+        character model, whose tokens are the characters, ``bits_per_token`` is the BPC."""
         return self.nll / max(self.chars, 1) / math.log(2)
 
 
