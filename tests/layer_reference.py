@@ -27,7 +27,7 @@ def indrnn_cell(cell, x: Tensor, h0: Tensor | None = None) -> Tensor:
         return act(a + cell.u * h)
 
     y = _loop(x.shape[1], h0, step)
-    if cell.batch_norm == "seq":
+    if cell.batch_norm in ("seq", "renorm"):
         n = cell.norm
         y = (y - n.running_mean) / torch.sqrt(n.running_var + n.eps) * n.weight + n.bias
     return y

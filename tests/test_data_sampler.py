@@ -97,3 +97,20 @@ def test_eval_mode_splits_batches_so_every_rank_has_one():
     shares = [list(s) for s in samplers]
     assert all(len(x) == 1 for x in shares)
     assert sorted(i for share in shares for b in share for i in b) == list(range(5))
+
+
+def test_unsorted_batches_mix_lengths_and_keep_the_contract():
+    d = durations(1000)
+    s = BucketBatchSampler(d, max_seconds=120.0, num_buckets=1, sorted_batches=False, seed=4)
+    batches = list(s)
+    assert sorted(i for b in batches for i in b) == list(range(len(d)))
+    assert all(len(b) == 1 or max(d[i] for i in b) * len(b) <= 120.0 for b in batches)
+    assert list(BucketBatchSampler(d, 120.0, num_buckets=1, sorted_batches=False, seed=4)) == batches
+
+    def spread(batches):  # mean length range inside a batch, seconds
+        multi = [b for b in batches if len(b) > 1]
+        return sum(max(d[i] for i in b) - min(d[i] for i in b) for b in multi) / len(multi)
+
+    # a random batch spans most of the corpus's 0.5-15 s; a length-sorted one almost nothing
+    assert spread(batches) > 8.0
+    assert spread(list(BucketBatchSampler(d, 120.0, num_buckets=1, seed=4))) < 0.5

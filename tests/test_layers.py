@@ -17,6 +17,7 @@ VARIANTS = [
     ("indrnn", {"batch_norm": "frame"}),
     ("indrnn", {"batch_norm": "seq"}),
     ("res_indrnn", {"norm": "frame"}),
+    ("res_indrnn", {"norm": "renorm"}),
     ("leaky", {"learn_alpha": True}),
     ("delay", {"delay": 3}),
     ("clockwork", {"num_modules": 3}),
@@ -30,9 +31,13 @@ def make(name, input_size=3, hidden_size=4, num_layers=2, **opts):
     return rnn.build(name, input_size, hidden_size, num_layers, **opts)
 
 
+SEQ_NORMS = ("seq", "renorm")  # statistics over every step of the sequence
+
+
 def has_seq_norm(name, opts):
     return (
-        name in ("res_indrnn", "dense_indrnn") and opts.get("norm", "seq") == "seq" or opts.get("batch_norm") == "seq"
+        name in ("res_indrnn", "dense_indrnn") and opts.get("norm", "seq") in SEQ_NORMS
+        or opts.get("batch_norm") in SEQ_NORMS
     )
 
 
@@ -55,7 +60,9 @@ def test_single_layer_matches_equation(name):
     torch.testing.assert_close(y, single_layer_reference(name, layer, x))
 
 
-@pytest.mark.parametrize("opts", [{"activation": "tanh"}, {"batch_norm": "frame"}, {"batch_norm": "seq"}])
+@pytest.mark.parametrize(
+    "opts", [{"activation": "tanh"}, {"batch_norm": "frame"}, {"batch_norm": "seq"}, {"batch_norm": "renorm"}]
+)
 def test_indrnn_variants_match_equation(opts):
     layer = make("indrnn", num_layers=1, **opts).double().eval()
     randomise_norm_stats(layer)

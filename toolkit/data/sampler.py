@@ -33,6 +33,12 @@ class BucketBatchSampler(Sampler[list[int]]):
     evaluation: every batch exactly once, so corpus-level figures count no utterance twice; ranks
     may then run one batch more or less), and rank r takes batches r, r + R, r + 2R, ...
 
+    ``sorted_batches=False`` packs each shuffled bucket as it comes instead: a batch then holds
+    random lengths from its bucket (more padding). With ``num_buckets=1`` every training batch is a
+    random sample of the corpus, so batch-norm statistics seen in training match the population
+    statistics used in evaluation; length-sorted batches of very short utterances otherwise train a
+    batch-normalised model on statistics it never sees when decoding.
+
     ``lengths`` are durations in seconds (or token counts for text, with ``max_seconds`` then a token
     budget). An item longer than the budget gets a batch of its own. With ``shuffle=False`` the order
     is sorted by length and identical every epoch. With Lightning, pass ``use_distributed_sampler=False``
@@ -50,6 +56,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         num_replicas: int | None = None,
         rank: int | None = None,
         drop_uneven: bool = True,
+        sorted_batches: bool = True,
     ) -> None:
         if max_seconds <= 0:
             raise ValueError(f"max_seconds must be positive, got {max_seconds}")
@@ -61,7 +68,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.lengths = [float(x) for x in lengths]
         self.max_seconds, self.max_batch_size = float(max_seconds), max_batch_size
         self.num_buckets, self.shuffle, self.seed = max(1, num_buckets), shuffle, seed
-        self.drop_uneven = drop_uneven
+        self.drop_uneven, self.sorted_batches = drop_uneven, sorted_batches
         self.epoch = 0
         self._cache: tuple[int, list[list[int]]] | None = None
 
@@ -95,8 +102,11 @@ class BucketBatchSampler(Sampler[list[int]]):
             for b in range(0, len(order), size):
                 bucket = order[b : b + size]
                 rng.shuffle(bucket)  # random order among equal lengths
-                bucket.sort(key=lambda i: self.lengths[i])
-                batches += self._pack_shuffled(bucket, rng)
+                if self.sorted_batches:
+                    bucket.sort(key=lambda i: self.lengths[i])
+                    batches += self._pack_shuffled(bucket, rng)
+                else:
+                    batches += self._pack(bucket)
             rng.shuffle(batches)
         else:
             batches = self._pack(order)

@@ -101,6 +101,9 @@ class SpeechDataModule(LightningDataModule):
         cache_features: compute every split's features once, in memory (no speed perturbation then).
         dev_from_train: for corpora without a dev set (FSDD): this fraction of train, chosen by a
             hash of each id (stable across runs and machines), becomes the dev set (``dev: null``).
+        sorted_batches: training batches packed in length order within each bucket (least padding);
+            False packs them in random order (with ``num_buckets: 1``, random batches: batch norm then
+            trains on the statistics it is evaluated with; see ``BucketBatchSampler``).
     """
 
     def __init__(
@@ -121,6 +124,7 @@ class SpeechDataModule(LightningDataModule):
         seed: int = 0,
         cache_features: bool = False,
         dev_from_train: float = 0.0,
+        sorted_batches: bool = True,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -175,7 +179,7 @@ class SpeechDataModule(LightningDataModule):
         rank = self.trainer.global_rank if self.trainer is not None else 0
         return BucketBatchSampler(
             self.datasets[split].durations, h.max_seconds, h.max_batch_size, h.num_buckets, shuffle, h.seed,
-            world, rank, drop_uneven=shuffle,
+            world, rank, drop_uneven=shuffle, sorted_batches=h.sorted_batches,
         )  # fmt: skip
 
     def train_dataloader(self) -> DataLoader:

@@ -57,7 +57,8 @@ class IndRNNCell(Cell):
     """One IndRNN layer, one direction: h_t = act(W x_t + b + u ⊙ h_{t-1}).
 
     ``batch_norm="frame"`` normalises W x_t per frame before the activation;
-    ``batch_norm="seq"`` normalises the output with statistics over all valid steps.
+    ``batch_norm="seq"`` normalises the output with statistics over all valid steps;
+    ``batch_norm="renorm"`` does so with batch renormalisation (``toolkit.nn.norm.MaskedBatchNorm``).
     """
 
     def __init__(
@@ -72,7 +73,7 @@ class IndRNNCell(Cell):
         super().__init__()
         check_activation(activation)
         if batch_norm is not None and batch_norm not in NORM_MODES:
-            raise ValueError(f"indrnn: batch_norm must be None, 'seq' or 'frame', got {batch_norm!r}")
+            raise ValueError(f"indrnn: batch_norm must be None or one of {NORM_MODES}, got {batch_norm!r}")
         self.hidden_size, self.activation, self.u_max, self.batch_norm = hidden_size, activation, u_max, batch_norm
         self.input = nn.Linear(input_size, hidden_size, bias=batch_norm != "frame")
         self.u = nn.Parameter(torch.empty(hidden_size))
@@ -107,7 +108,7 @@ class IndRNNCell(Cell):
             a, u, state, self.activation, lengths=lengths, reverse=reverse, return_last=True,
             overwrite_a=self.batch_norm != "frame",
         )
-        if self.batch_norm == "seq":
+        if self.norm is not None and self.batch_norm != "frame":
             h = self.norm(h, lengths)
         return h, final
 
@@ -131,7 +132,9 @@ class IndRNN(CellStack):
             (eps^(1/T), gamma^(1/T)).
         activation: "relu" (paper) or "tanh".
         batch_norm: None, "seq" (after the activation, statistics over all steps) or "frame"
-            (before the activation, per-frame statistics; for stateful language models).
+            (before the activation, per-frame statistics; for stateful language models), or
+            "renorm" (as "seq", with batch renormalisation, Ioffe 2017: training then uses the
+            running statistics evaluation uses; for length-sorted batches of short utterances).
 
     Shapes: x (B, T, input_size) -> y (B, T, hidden_size * directions).
     """

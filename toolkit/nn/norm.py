@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from .base import length_mask
 
-NORM_MODES = ("seq", "frame")
+NORM_MODES = ("seq", "frame", "renorm")
 
 
 class MaskedBatchNorm(nn.Module):
@@ -19,7 +19,16 @@ class MaskedBatchNorm(nn.Module):
     normalised without looking at later frames; this keeps a stateful language model causal and
     makes chunked runs equal to one pass even in training. Running statistics (for evaluation)
     are shared across time in both modes.
+    ``mode="renorm"``: batch renormalisation (Ioffe 2017, "Batch Renormalization: Towards Reducing
+    Minibatch Dependence in Batch-Normalized Models") over all valid steps: in training
+    ``x_hat = (x - mu_B) / sigma_B * r + d`` with ``r = sigma_B / sigma``, ``d = (mu_B - mu) / sigma``
+    (running ``mu``, ``sigma``; no gradient through r, d) clipped to ``[1/r_max, r_max]`` and
+    ``[-d_max, d_max]``, the clips opened linearly from (1, 0) to (3, 5) over updates 100..1100.
+    Once open, training normalises with the statistics evaluation uses, so batches whose statistics
+    differ from the corpus (length-sorted batches of very short utterances) cost no train/eval mismatch.
     """
+
+    RENORM_LIMITS, RENORM_RAMP = (3.0, 5.0), (100, 1100)
 
     def __init__(self, num_features: int, mode: str = "seq", momentum: float = 0.1, eps: float = 1e-5):
         super().__init__()
@@ -30,6 +39,8 @@ class MaskedBatchNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(num_features))
         self.register_buffer("running_mean", torch.zeros(num_features))
         self.register_buffer("running_var", torch.ones(num_features))
+        if mode == "renorm":
+            self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
 
     def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
         """x: (B, T, H), lengths: (B,) -> (B, T, H)."""
@@ -37,11 +48,13 @@ class MaskedBatchNorm(nn.Module):
         xf = x.to(torch.promote_types(x.dtype, torch.float32))
         if self.training:
             mask = length_mask(lengths, x.shape[1]).unsqueeze(-1).to(xf.dtype)
-            dims = (0, 1) if self.mode == "seq" else (0,)
+            dims = (0,) if self.mode == "frame" else (0, 1)
             count = mask.sum(dims)  # (1,) for seq, (T, 1) for frame
             mean = (xf * mask).sum(dims) / count.clamp(min=1)
             var = ((xf - mean) ** 2 * mask).sum(dims) / count.clamp(min=1)
             with torch.no_grad():
+                # r, d against the running statistics from before this batch
+                r, d = self._renorm(mean, var) if self.mode == "renorm" else (None, None)
                 total = count.sum()
                 share = count / total  # frames weighted by how many sequences are valid there
                 batch_mean = (mean * share).sum(0) if self.mode == "frame" else mean
@@ -49,10 +62,25 @@ class MaskedBatchNorm(nn.Module):
                 n = float(total)
                 self.running_mean.lerp_(batch_mean.to(self.running_mean.dtype), self.momentum)
                 self.running_var.lerp_((batch_var * (n / max(n - 1.0, 1.0))).to(self.running_var.dtype), self.momentum)
+            if r is not None:
+                y = ((xf - mean) * torch.rsqrt(var + self.eps) * r + d) * self.weight + self.bias
+                return y.to(x.dtype) if not torch.is_autocast_enabled(x.device.type) else y
         else:
             mean, var = self.running_mean, self.running_var
         y = (xf - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias
         return y.to(x.dtype) if not torch.is_autocast_enabled(x.device.type) else y
+
+    def _renorm(self, mean: Tensor, var: Tensor) -> tuple[Tensor, Tensor]:
+        """r, d of batch renormalisation against the running statistics before this batch's update."""
+        start, end = self.RENORM_RAMP
+        ramp = min(max((int(self.num_updates) - start) / (end - start), 0.0), 1.0)
+        r_max = 1.0 + (self.RENORM_LIMITS[0] - 1.0) * ramp
+        d_max = self.RENORM_LIMITS[1] * ramp
+        sigma = torch.sqrt(self.running_var + self.eps)
+        r = (torch.sqrt(var + self.eps) / sigma).clamp(1.0 / r_max, r_max)
+        d = ((mean - self.running_mean) / sigma).clamp(-d_max, d_max)
+        self.num_updates += 1
+        return r, d
 
     def extra_repr(self) -> str:
         return f"{self.weight.shape[0]}, mode={self.mode!r}"

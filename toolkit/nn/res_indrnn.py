@@ -26,7 +26,10 @@ class ResIndRNN(RecurrentLayer):
     Li, Li, Cook, Gao (2019), "Deep Independently Recurrent Neural Network (IndRNN)".
 
     Args:
-        norm: "seq" (statistics over all steps) or "frame" (per-step, causal; for stateful LMs).
+        norm: "seq" (statistics over all steps), "frame" (per-step, causal; for stateful LMs) or
+            "renorm" (as "seq", with batch renormalisation, Ioffe 2017: training normalises with
+            the running statistics evaluation uses, so length-sorted batches of very short
+            utterances, whose statistics differ from the corpus's, leave no train/eval mismatch).
         dropout: applied, with one mask over time, to each block's residual branch.
         u_max, gamma, max_len, u_init, last_layer_u_init, activation: as for ``indrnn``.
 
