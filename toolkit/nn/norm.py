@@ -52,34 +52,35 @@ class MaskedBatchNorm(nn.Module):
             count = mask.sum(dims)  # (1,) for seq, (T, 1) for frame
             mean = (xf * mask).sum(dims) / count.clamp(min=1)
             var = ((xf - mean) ** 2 * mask).sum(dims) / count.clamp(min=1)
+            x_hat = (xf - mean) * torch.rsqrt(var + self.eps)
             with torch.no_grad():
-                # r, d against the running statistics from before this batch
-                r, d = self._renorm(mean, var) if self.mode == "renorm" else (None, None)
+                if self.mode == "renorm":  # against the running statistics from before this batch
+                    r, d = self._renorm(mean, var)
+                    self.num_updates += 1
                 total = count.sum()
                 share = count / total  # frames weighted by how many sequences are valid there
                 batch_mean = (mean * share).sum(0) if self.mode == "frame" else mean
                 batch_var = (var * share).sum(0) if self.mode == "frame" else var
-                n = float(total)
+                unbiased = batch_var * total / (total - 1.0).clamp(min=1.0)  # tensors: no host sync
                 self.running_mean.lerp_(batch_mean.to(self.running_mean.dtype), self.momentum)
-                self.running_var.lerp_((batch_var * (n / max(n - 1.0, 1.0))).to(self.running_var.dtype), self.momentum)
-            if r is not None:
-                y = ((xf - mean) * torch.rsqrt(var + self.eps) * r + d) * self.weight + self.bias
-                return y.to(x.dtype) if not torch.is_autocast_enabled(x.device.type) else y
+                self.running_var.lerp_(unbiased.to(self.running_var.dtype), self.momentum)
+            if self.mode == "renorm":
+                x_hat = x_hat * r + d
         else:
-            mean, var = self.running_mean, self.running_var
-        y = (xf - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias
+            x_hat = (xf - self.running_mean) * torch.rsqrt(self.running_var + self.eps)
+        y = x_hat * self.weight + self.bias
         return y.to(x.dtype) if not torch.is_autocast_enabled(x.device.type) else y
 
     def _renorm(self, mean: Tensor, var: Tensor) -> tuple[Tensor, Tensor]:
-        """r, d of batch renormalisation against the running statistics before this batch's update."""
+        """r, d of batch renormalisation against the running statistics, with the clips of the
+        current update count (tensor arithmetic throughout: no host sync on the training path)."""
         start, end = self.RENORM_RAMP
-        ramp = min(max((int(self.num_updates) - start) / (end - start), 0.0), 1.0)
+        ramp = ((self.num_updates - start) / (end - start)).clamp(0.0, 1.0)
         r_max = 1.0 + (self.RENORM_LIMITS[0] - 1.0) * ramp
         d_max = self.RENORM_LIMITS[1] * ramp
         sigma = torch.sqrt(self.running_var + self.eps)
-        r = (torch.sqrt(var + self.eps) / sigma).clamp(1.0 / r_max, r_max)
-        d = ((mean - self.running_mean) / sigma).clamp(-d_max, d_max)
-        self.num_updates += 1
+        r = torch.clamp(torch.sqrt(var + self.eps) / sigma, 1.0 / r_max, r_max)
+        d = torch.clamp((mean - self.running_mean) / sigma, -d_max, d_max)
         return r, d
 
     def extra_repr(self) -> str:
