@@ -82,3 +82,36 @@ def test_cmvn_from_manifest_matches_the_features(tmp_path):
     ds = SpeechDataset(entries, cmvn=GlobalCMVN.load(tmp_path / "cmvn.json"), specaugment=SpecAugment())
     item = ds[5]
     assert item["feats"].shape == (SpeechDataset(entries)[5]["feats"].shape)
+
+
+def test_cached_speed_perturbation_keeps_one_copy_per_factor(tmp_path):
+    import random
+
+    from toolkit.data.speech_datamodule import CachedSpeechDataset
+
+    entries = make_entries(tmp_path)
+    tok = train_tokenizer("char", TEXTS)
+    base = SpeechDataset(entries, tok, Fbank(sampling_rate=16000))
+    cached = CachedSpeechDataset(base, speed_factors=(0.9, 1.0, 1.1))
+    assert len(cached) == len(entries) and cached.durations == base.durations
+    random.seed(0)
+    for i, e in enumerate(entries):
+        slow, plain, fast = (c["feats"] for c in cached.items[i])
+        assert torch.equal(plain, base[i]["feats"])
+        samples = round(e["duration"] * 16000)
+        # 0.9x speed plays longer, 1.1x shorter (Kaldi's sox 'speed': resampled, same frame rate)
+        assert abs(slow.shape[0] - Fbank().num_frames(round(samples / 0.9))) <= 1
+        assert abs(fast.shape[0] - Fbank().num_frames(round(samples / 1.1))) <= 1
+        seen = {cached[i]["feats"].shape[0] for _ in range(30)}
+        assert seen == {slow.shape[0], plain.shape[0], fast.shape[0]}
+        assert all(torch.equal(c["tokens"], base[i]["tokens"]) for c in cached.items[i])
+
+
+def test_cached_dataset_drops_an_item_whose_audio_fails(tmp_path):
+    from toolkit.data.speech_datamodule import CachedSpeechDataset
+
+    entries = make_entries(tmp_path)
+    (tmp_path / "u3.wav").write_bytes(b"RIFF....garbage")
+    cached = CachedSpeechDataset(SpeechDataset(entries, train_tokenizer("char", TEXTS)), speed_factors=(0.9, 1.1))
+    assert cached.dropped == 1 and len(cached) == len(entries) - 1
+    assert [it[0]["id"] for it in cached.items] == [e["id"] for e in entries if e["id"] != "u3"]

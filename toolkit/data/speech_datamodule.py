@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
+import random
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,27 +62,40 @@ class ResumableBatchLoader(DataLoader):
 
 class CachedSpeechDataset(Dataset):
     """Every item of a :class:`SpeechDataset` computed once and kept in memory (small corpora:
-    FSDD's 0.37 h is 36 MB of fbank). Items whose audio fails are dropped here, once."""
+    FSDD's 0.37 h is 36 MB of fbank). Items whose audio fails are dropped here, once.
 
-    def __init__(self, base: SpeechDataset, desc: str = "features"):
+    With ``speed_factors`` (e.g. ``(0.9, 1.0, 1.1)``) each item is computed once per factor, as
+    Kaldi's perturbed copies are, and ``dataset[i]`` returns one of them chosen at random (Python's
+    RNG, which ``seed_everything`` seeds): an epoch still holds each utterance once, and ``durations``
+    are the unperturbed ones the batch sampler packs by.
+    """
+
+    def __init__(self, base: SpeechDataset, desc: str = "features", speed_factors: Sequence[float] | None = None):
         from tqdm import tqdm
 
+        factors = tuple(speed_factors) if speed_factors else (None,)
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # one small FFT per utterance: threads only add contention
+        copies: list[list[dict | None]] = []
         try:
-            items = [base[i] for i in tqdm(range(len(base)), desc=desc, unit="utt", mininterval=2.0)]
+            for f in factors:
+                view = SpeechDataset(base.entries, base.tokenizer, base.fbank, base.cmvn, base.specaugment,
+                                     speed_factors=None if f is None else (f,))  # fmt: skip
+                label = desc if f is None else f"{desc} (speed {f:g})"
+                copies.append([view[i] for i in tqdm(range(len(view)), desc=label, unit="utt", mininterval=2.0)])
         finally:
             torch.set_num_threads(threads)
-        keep = [i for i, it in enumerate(items) if it is not None]
-        self.items = [items[i] for i in keep]
+        keep = [i for i in range(len(base)) if all(c[i] is not None for c in copies)]
+        self.items = [[c[i] for c in copies] for i in keep]
         self.durations = [base.durations[i] for i in keep]
-        self.dropped = len(items) - len(keep)
+        self.dropped = len(base) - len(keep)
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, i: int) -> dict:
-        return self.items[i]
+        copies = self.items[i]
+        return copies[0] if len(copies) == 1 else random.choice(copies)
 
 
 class SpeechDataModule(LightningDataModule):
@@ -98,7 +112,8 @@ class SpeechDataModule(LightningDataModule):
         max_seconds, max_batch_size, num_buckets: batching.
         speed_perturb: speed factors for training, e.g. [0.9, 1.0, 1.1]; None for off.
         num_workers: loader processes computing features.
-        cache_features: compute every split's features once, in memory (no speed perturbation then).
+        cache_features: compute every split's features once, in memory (with ``speed_perturb``, once
+            per speed factor: a random copy of each training utterance per epoch).
         dev_from_train: for corpora without a dev set (FSDD): this fraction of train, chosen by a
             hash of each id (stable across runs and machines), becomes the dev set (``dev: null``).
         sorted_batches: training batches packed in length order within each bucket (least padding);
@@ -161,7 +176,8 @@ class SpeechDataModule(LightningDataModule):
                         split, len(rejections), len(entries), counts, where)  # fmt: skip
         fbank = Fbank(h.num_mel_bins, h.sampling_rate)
         if h.cache_features:
-            return CachedSpeechDataset(SpeechDataset(kept, tokenizer, fbank), desc=f"{split} features")
+            factors = h.speed_perturb if train else None
+            return CachedSpeechDataset(SpeechDataset(kept, tokenizer, fbank), f"{split} features", factors)
         return SpeechDataset(kept, tokenizer, fbank, speed_factors=h.speed_perturb if train else None)
 
     def setup(self, stage: str | None = None) -> None:
