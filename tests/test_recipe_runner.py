@@ -114,6 +114,27 @@ def test_downstream_stages_follow_their_model_and_outputs_are_not_inputs(tmp_pat
     assert calls(tmp_path).count("decode lstm") == 2 and calls(tmp_path).count("decode a") == 1
 
 
+def test_a_stamp_that_does_not_record_its_upstream_is_redone(tmp_path):
+    """Stamps of older versions lack "upstream": after a retraining their decode must not be kept."""
+    import json
+
+    extra = f"""  - name: decode
+                per_model: true
+                run: "{{py}} {tmp_path}/log.py {tmp_path}/calls.txt decode {{model}}"
+            """
+    recipe = load_recipe(write_recipe(tmp_path, extra_stage=extra))
+    quiet = {"echo": lambda s: None}
+    RecipeRunner(recipe, **quiet).run()
+    stamp = tmp_path / "exp/.stamps"
+    files = {f.name: f for f in stamp.glob("*.json")}
+    decode_a = next(f for name, f in files.items() if "decode" in name and name.endswith("a.json"))
+    data = json.loads(decode_a.read_text())
+    del data["upstream"]
+    decode_a.write_text(json.dumps(data))
+    states = {job.label: done for job, done in RecipeRunner(recipe, **quiet).states()}
+    assert not states["decode[a]"] and states["decode[lstm]"] and states["train[a]"]
+
+
 def test_stage_selection_and_models(tmp_path):
     recipe = load_recipe(write_recipe(tmp_path))
     runner = RecipeRunner(recipe, models=["lstm"], echo=lambda s: None)

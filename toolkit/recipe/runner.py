@@ -186,8 +186,9 @@ class RecipeRunner:
             data = json.loads(stamp.read_text())
         except ValueError:
             return False
-        # stamps written before dependencies were recorded carry no "upstream": their own key decides
-        return data.get("key") == key and data.get("upstream", upstream) == upstream
+        # a stamp without "upstream" (written before dependencies were recorded) cannot say whether
+        # the stages it consumes changed since (a retrained model would keep its old decode): redo it
+        return data.get("key") == key and data.get("upstream") == upstream
 
     # --- running -------------------------------------------------------------------------------
     def run(self, start: str | None = None, stop: str | None = None) -> list[tuple[str, str]]:
