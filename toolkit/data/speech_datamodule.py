@@ -175,10 +175,10 @@ class SpeechDataModule(LightningDataModule):
             log.warning("%s: %d of %d utterances left out (%s); listed in %s",
                         split, len(rejections), len(entries), counts, where)  # fmt: skip
         fbank = Fbank(h.num_mel_bins, h.sampling_rate)
+        factors = h.speed_perturb if train else None
         if h.cache_features:
-            factors = h.speed_perturb if train else None
             return CachedSpeechDataset(SpeechDataset(kept, tokenizer, fbank), f"{split} features", factors)
-        return SpeechDataset(kept, tokenizer, fbank, speed_factors=h.speed_perturb if train else None)
+        return SpeechDataset(kept, tokenizer, fbank, speed_factors=factors)
 
     def setup(self, stage: str | None = None) -> None:
         h = self.hparams
