@@ -197,3 +197,24 @@ def test_references_are_scored_as_the_tokenizer_writes_them(tmp_path):
     task.eval()
     task.step(batch, "val")
     assert task.wers["val_"].compute() == 0 and task.cers["val_"].compute() == 0
+
+
+def test_cached_features_with_speed_perturbation_feed_training_batches(tmp_path):
+    """cache_features + speed_perturb: training batches come from the perturbed copies; dev stays plain."""
+    from toolkit.data.speech_datamodule import CachedSpeechDataset, SpeechDataModule
+
+    make_corpus(tmp_path)
+    dm = SpeechDataModule(str(tmp_path / "train.jsonl"), str(tmp_path / "dev.jsonl"), str(tmp_path / "tokenizer"),
+                          cache_features=True, speed_perturb=[0.9, 1.1], max_seconds=4.0)  # fmt: skip
+    dm.setup("fit")
+    train, dev = dm.datasets["train"], dm.datasets["dev"]
+    assert isinstance(train, CachedSpeechDataset) and all(len(c) == 2 for c in train.items)
+    assert all(len(c) == 1 for c in dev.items)
+    lengths = {it[0]["id"]: {c["feats"].shape[0] for c in it} for it in train.items}
+    assert all(len(v) == 2 for v in lengths.values())  # 0.9x and 1.1x differ in length
+    seen = 0
+    for batch in dm.train_dataloader():
+        for uid, n in zip(batch.ids, batch.feat_lens.tolist(), strict=True):
+            assert n in lengths[uid]
+            seen += 1
+    assert seen == len(train)
