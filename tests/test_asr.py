@@ -116,9 +116,15 @@ def test_fit_then_decode_files_folder_and_manifest(tmp_path, capsys):
         assert (exp / "decode" / tag / "errs.txt").read_text().startswith("%WER")
     final = json.loads((exp / "metrics.json").read_text())["final"]
     assert {"test/wer", "test_beam4/wer", "test_beam4/rtf"} <= set(final)
-    # without --set: scored under the manifest's name, but the results table is left alone
-    assert main(["decode", "--model", str(exp), str(tmp_path / "test.jsonl")]) == 0
-    assert (exp / "decode" / "test" / "wer_summary.txt").is_file()
+    # without --set: scored under decode/adhoc/, and neither the recorded set's files nor the
+    # results table are touched (a tuning sweep must not leave recogs.txt out of step with metrics)
+    recorded = (exp / "decode" / "test_beam4" / "recogs.txt").stat()
+    assert main(["decode", "--model", str(exp), str(tmp_path / "test.jsonl"), "--beam", "2"]) == 0
+    assert (exp / "decode" / "adhoc" / "test_beam2" / "wer_summary.txt").is_file()
+    assert main(["decode", "--model", str(exp), str(tmp_path / "test.jsonl"), "--beam", "4"]) == 0
+    assert (exp / "decode" / "adhoc" / "test_beam4" / "recogs.txt").is_file()
+    now = (exp / "decode" / "test_beam4" / "recogs.txt").stat()
+    assert (now.st_ino, now.st_mtime_ns) == (recorded.st_ino, recorded.st_mtime_ns)
     assert json.loads((exp / "metrics.json").read_text())["final"] == final
 
     # a word-level recur LM fuses through a lexicon spelled in the model's characters

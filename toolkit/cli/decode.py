@@ -33,7 +33,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--set",
         dest="set_name",
         help="name of the decoded set; with references, scores go to <model>/decode/<set>/ and "
-        "the figures into the experiment's metrics.json (without --set: scored, not recorded)",
+        "the figures into the experiment's metrics.json (without --set: scored into "
+        "<model>/decode/adhoc/, not recorded)",
     )
 
 
@@ -154,10 +155,13 @@ def run(args: argparse.Namespace) -> int:
     refs = {r.id: norm(r.ref) for r in results if r.ref is not None}
     if refs:
         # an ad-hoc decode (no --set) is scored and its files written, but the experiment's
-        # metrics.json, which its results table is made from, only takes named sets
+        # metrics.json, which its results table is made from, only takes named sets; its files go
+        # under decode/adhoc/ so that they never replace those of a recorded set of the same name
         manifests = [Path(i).stem for i in args.inputs if str(i).endswith(".jsonl")]
         name = args.set_name or (manifests[0] if len(manifests) == 1 else "set")
         out_dir = (exp_dir / "decode") if exp_dir else Path(args.out or "./x").parent / "decode"
+        if not args.set_name:
+            out_dir = out_dir / "adhoc"
         lm_tag = ""
         if args.lm:
             lm_tag = "_kenlm" if Path(args.lm).suffix in (".arpa", ".bin") else "_rnnlm"
