@@ -146,6 +146,58 @@ def test_stage_selection_and_models(tmp_path):
         runner.jobs("decode")
 
 
+def test_per_model_variables_and_their_overrides(tmp_path):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        textwrap.dedent(
+            f"""
+            name: tiny
+            exp: {tmp_path}/exp
+            models: [a, b, lstm]
+            vars: {{w: {{default: 2.0, lstm: 0.5}}, beam: 8, py: {PY}}}
+            stages:
+              - name: decode
+                per_model: true
+                run: "{{py}} {tmp_path}/log.py {tmp_path}/calls.txt {{model}} w={{w}} beam={{beam}}"
+              - name: report
+                run: "{{py}} {tmp_path}/log.py {tmp_path}/calls.txt report beam={{beam}}"
+            """
+        )
+    )
+    (tmp_path / "log.py").write_text("import sys\nopen(sys.argv[1], 'a').write(' '.join(sys.argv[2:]) + '\\n')\n")
+    spec = load_recipe(recipe)
+
+    def argv(**overrides):
+        jobs = RecipeRunner(spec, overrides=overrides, echo=lambda s: None).jobs()
+        return [" ".join(j.argv[3:]) for j in jobs]
+
+    assert argv() == ["a w=2.0 beam=8", "b w=2.0 beam=8", "lstm w=0.5 beam=8", "report beam=8"]
+    assert argv(**{"w.a": "1"}) == ["a w=1 beam=8", "b w=2.0 beam=8", "lstm w=0.5 beam=8", "report beam=8"]
+    assert argv(w="3")[:3] == ["a w=3 beam=8", "b w=3 beam=8", "lstm w=3 beam=8"]
+    # a shared variable used only by per-model stages may be set per model
+    recipe.write_text(recipe.read_text().replace("report beam={beam}", "report"))
+    spec = load_recipe(recipe)
+    assert argv(**{"beam.b": "500"})[:3] == ["a w=2.0 beam=8", "b w=2.0 beam=500", "lstm w=0.5 beam=8"]
+    # a changed per-model value redoes that model's stage (and the shared stage after it), not the others
+    RecipeRunner(spec, echo=lambda s: None).run()
+    rerun = dict(RecipeRunner(spec, overrides={"w.b": "9"}, echo=lambda s: None).run())
+    assert rerun == {"decode[a]": "skipped", "decode[b]": "done", "decode[lstm]": "skipped", "report": "done"}
+    assert calls(tmp_path)[-2:] == ["b w=9 beam=8", "report"]
+    for bad, match in [({"x": "1"}, "not a variable"), ({"w.gru": "1"}, "not a model")]:
+        with pytest.raises(UserError, match=match):
+            RecipeRunner(spec, overrides=bad)
+
+
+def test_per_model_variable_in_a_shared_stage_is_refused(tmp_path):
+    path = tmp_path / "recipe.yaml"
+    path.write_text("name: x\nmodels: [a]\nvars: {w: {a: 1}}\nstages: [{name: s, run: 'echo {w}'}]")
+    with pytest.raises(UserError, match="not per_model but uses per-model"):
+        load_recipe(path)
+    path.write_text("name: x\nmodels: [a]\nvars: {w: 1}\nstages: [{name: s, run: 'echo {w}'}]")
+    with pytest.raises(UserError, match="used by shared stage"):
+        RecipeRunner(load_recipe(path), overrides={"w.a": "2"})
+
+
 def test_kill_9_during_training_then_rerun_resumes(tmp_path):
     recipe_path = write_recipe(tmp_path)
     (tmp_path / "a.cfg").write_text("config a die")
@@ -184,6 +236,8 @@ def test_failure_is_one_line_with_cause_and_log(tmp_path, capsys):
         ("name: x\nstages: [{name: a, run: 'echo {model}'}]", "not per_model"),
         ("stages: []", "missing required key 'name'"),
         ("name: [unclosed", "not valid YAML"),
+        ("name: x\nmodels: [a, b]\nvars: {w: {a: 1}}\nstages: []", "no value for model"),
+        ("name: x\nmodels: [a]\nvars: {w: {c: 1, default: 2}}\nstages: []", "not among the models"),
     ],
 )
 def test_bad_recipes_name_the_problem(tmp_path, text, match):

@@ -17,7 +17,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-nodes", type=int, default=1, help="nodes for training (launch with SLURM/torchrun)")
     parser.add_argument("--exp", help="experiment folder (default: the recipe's exp)")
     parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a recipe variable (repeatable)"
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY[.MODEL]=VALUE",
+        help="override a recipe variable, for every model or (KEY.MODEL=VALUE) for one (repeatable)",
     )
     parser.add_argument("--force", action="store_true", help="redo the selected stages even if up to date")
     parser.add_argument("--list", action="store_true", help="list the stages and their state, run nothing")

@@ -84,6 +84,38 @@ def fingerprint(path: Path) -> object:
     return None
 
 
+def apply_overrides(recipe: Recipe, overrides: dict[str, str]) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """The recipe's variables after ``--set``: (shared values, per-model values).
+
+    ``KEY=VALUE`` sets a variable for every model; ``KEY.MODEL=VALUE`` sets one model's value of a
+    variable used only by per_model stages (a shared one becomes per-model, its value the default).
+    """
+    shared = dict(recipe.vars)
+    per_model = {k: dict(v) for k, v in recipe.model_vars.items()}
+    known = set(shared) | set(per_model)
+    for item, value in overrides.items():
+        key, _, model = item.partition(".")
+        if key not in known:
+            raise UserError(
+                f"--set {item}: not a variable of {recipe.path} (vars: {', '.join(sorted(known)) or 'none'})"
+            )
+        if not model:
+            shared[key] = value
+            per_model.pop(key, None)
+            continue
+        if model not in recipe.models:
+            raise UserError(f"--set {item}: {model!r} is not a model of {recipe.path} ({', '.join(recipe.models)})")
+        users = [s.name for s in recipe.stages if not s.per_model and "{" + key + "}" in s.run + (s.workdir or "")]
+        if users:
+            raise UserError(
+                f"--set {item}: {key} is used by shared stage(s) {users}; set it for all models (--set {key}=...)"
+            )
+        if key in shared:
+            per_model[key] = {"default": shared.pop(key)}
+        per_model[key][model] = value
+    return shared, per_model
+
+
 class RecipeRunner:
     """Expands a recipe into jobs and runs them (see the module docstring)."""
 
@@ -109,15 +141,10 @@ class RecipeRunner:
         self.recipe, self.force, self.echo = recipe, force, echo
         self.exp = Path(exp or recipe.exp)
         self.models = models or recipe.models
-        unknown = sorted(set(overrides or {}) - set(recipe.vars))
-        if unknown:
-            raise UserError(
-                f"--set {', '.join(unknown)}: not a variable of {recipe.path} "
-                f"(vars: {', '.join(recipe.vars) or 'none'})"
-            )
+        shared, per_model = apply_overrides(recipe, overrides or {})
+        self.model_vars = per_model
         self.vars = {
-            **recipe.vars,
-            **(overrides or {}),
+            **shared,
             "exp": str(self.exp),
             "recipe_dir": str(recipe.path.parent),
             "devices": str(devices),
@@ -134,7 +161,10 @@ class RecipeRunner:
         out = []
         for stage in stages[first : last + 1]:
             for model in self.models if stage.per_model else [None]:
-                values = {**self.vars, **({"model": model} if model else {})}
+                values = dict(self.vars)
+                if model:
+                    values["model"] = model
+                    values.update({k: v.get(model, v.get("default", "")) for k, v in self.model_vars.items()})
                 argv = shlex.split(stage.run.format(**values))
                 workdir = Path(stage.workdir.format(**values)) if stage.workdir else None
                 inputs = [Path(p.format(**values)) for p in stage.inputs]

@@ -5,7 +5,9 @@ A recipe is a header comment (what it trains on, sizes, expected time) and::
     name: fsdd
     exp: exp/fsdd                    # experiment folder (``--exp`` overrides)
     models: [res_indrnn, irnn, lstm] # compared models; stages with per_model run once for each
-    vars: {src: ../shared/data/fsdd} # substituted as {src}; paths are relative to the working directory
+    vars:                            # substituted as {src}; paths are relative to the working directory
+      src: ../shared/data/fsdd
+      lm_weight: {default: 2.0, lstm: 1.0}   # per-model value (per_model stages only)
     stages:
       - name: prep
         run: recur prep fsdd --src {src} --out {exp}/data
@@ -17,6 +19,8 @@ A recipe is a header comment (what it trains on, sizes, expected time) and::
         run: recur report {exp}
 
 Built-in variables: ``exp``, ``recipe_dir``, ``devices``, ``num_nodes``, ``model`` (per-model stages).
+A variable given as a mapping has one value per model (``default`` for the models it does not name);
+only per_model stages may use it.
 Extra keys in ``inputs`` (files or folders) are fingerprinted into the stage's stamp.
 """
 
@@ -53,6 +57,8 @@ class Recipe:
     models: list[str]
     stages: list[Stage]
     vars: dict[str, str] = field(default_factory=dict)
+    # variables with one value per model: name -> {model or "default": value}
+    model_vars: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def stage(self, name: str) -> Stage:
         for s in self.stages:
@@ -83,11 +89,15 @@ def load_recipe(path: str | Path) -> Recipe:
     for key in ("name", "stages"):
         if key not in raw:
             raise UserError(f"{path}: missing required key {key!r}")
-    variables = {str(k): str(v) for k, v in (raw.get("vars") or {}).items()}
-    clash = set(variables) & _BUILTINS
+    raw_vars = raw.get("vars") or {}
+    if not isinstance(raw_vars, dict):
+        raise UserError(f"{path}: vars must be a mapping of name: value")
+    models = [str(m) for m in raw.get("models") or []]
+    variables = {str(k): str(v) for k, v in raw_vars.items() if not isinstance(v, dict)}
+    model_vars = {str(k): _per_model(path, str(k), v, models) for k, v in raw_vars.items() if isinstance(v, dict)}
+    clash = (set(variables) | set(model_vars)) & _BUILTINS
     if clash:
         raise UserError(f"{path}: vars may not redefine built-in variable(s) {sorted(clash)}")
-    models = [str(m) for m in raw.get("models") or []]
     stages = []
     for i, item in enumerate(raw["stages"] or []):
         if not isinstance(item, dict) or "name" not in item or "run" not in item:
@@ -108,12 +118,28 @@ def load_recipe(path: str | Path) -> Recipe:
         if stage.per_model and not models:
             raise UserError(f"{path}: stage {stage.name!r} is per_model but the recipe lists no models")
         names = set(re.findall(r"{(\w+)}", stage.run + (stage.workdir or "") + "".join(stage.inputs)))
-        missing = names - set(variables) - _BUILTINS
+        missing = names - set(variables) - set(model_vars) - _BUILTINS
         if missing:
             raise UserError(f"{path}: stage {stage.name!r} uses undefined variable(s) {sorted(missing)}")
+        per_model = sorted(names & set(model_vars))
+        if per_model and not stage.per_model:
+            raise UserError(f"{path}: stage {stage.name!r} is not per_model but uses per-model variable(s) {per_model}")
         if "{model}" in stage.run and not stage.per_model:
             raise UserError(f"{path}: stage {stage.name!r} uses {{model}} but is not per_model")
         stages.append(stage)
     if len({s.name for s in stages}) != len(stages):
         raise UserError(f"{path}: stage names must be unique")
-    return Recipe(path, str(raw["name"]), str(raw.get("exp", f"exp/{raw['name']}")), models, stages, variables)
+    exp = str(raw.get("exp", f"exp/{raw['name']}"))
+    return Recipe(path, str(raw["name"]), exp, models, stages, variables, model_vars)
+
+
+def _per_model(path: Path, name: str, values: dict, models: list[str]) -> dict[str, str]:
+    """A per-model variable's values, keyed by model name (and ``default``)."""
+    values = {str(k): str(v) for k, v in values.items()}
+    unknown = sorted(set(values) - set(models) - {"default"})
+    if unknown:
+        raise UserError(f"{path}: vars: {name}: {unknown} not among the models {models} (or 'default')")
+    uncovered = [m for m in models if m not in values]
+    if uncovered and "default" not in values:
+        raise UserError(f"{path}: vars: {name}: no value for model(s) {uncovered}; give them or a 'default'")
+    return values
