@@ -224,3 +224,39 @@ def test_cached_features_with_speed_perturbation_feed_training_batches(tmp_path)
             assert n in lengths[uid]
             seen += 1
     assert seen == len(train)
+
+
+def test_extra_train_manifests_with_the_real_set_repeated(tmp_path):
+    """extra_train joins the training set once per epoch; train_repeat upsamples train without recomputing it."""
+    import pytest
+
+    from toolkit.data.speech_datamodule import CachedSpeechDataset, RepeatedConcatDataset, SpeechDataModule
+    from toolkit.errors import UserError
+
+    sets = make_corpus(tmp_path)
+    extra_dir = tmp_path / "synth"
+    extra_dir.mkdir()
+    extra = [utterance(extra_dir / f"x{i}.wav", ["aa", "ba"], seed=100 + i) for i in range(5)]
+    write_manifest(extra_dir / "train.jsonl", extra)
+    dm = SpeechDataModule(str(tmp_path / "train.jsonl"), str(tmp_path / "dev.jsonl"), str(tmp_path / "tokenizer"),
+                          cache_features=True, max_seconds=4.0, extra_train=[str(extra_dir / "train.jsonl")],
+                          train_repeat=3)  # fmt: skip
+    dm.setup("fit")
+    train = dm.datasets["train"]
+    assert isinstance(train, RepeatedConcatDataset)
+    real, synth = train.parts
+    assert isinstance(real, CachedSpeechDataset) and len(real) == len(sets["train"]) and len(synth) == 5
+    assert len(train) == 3 * len(sets["train"]) + 5
+    assert sorted(train.durations) == sorted(3 * real.durations + synth.durations)
+    seen: dict[str, int] = {}
+    for batch in dm.train_dataloader():
+        for uid in batch.ids:
+            seen[uid] = seen.get(uid, 0) + 1
+    assert all(seen[e["id"]] == 3 for e in sets["train"]) and all(seen[e["id"]] == 1 for e in extra)
+    assert len(dm.datasets["dev"]) == len(sets["dev"])  # dev is untouched
+    with pytest.raises(UserError, match="train_repeat"):
+        SpeechDataModule(str(tmp_path / "train.jsonl"), None, str(tmp_path / "tokenizer"), train_repeat=0)
+    missing = SpeechDataModule(str(tmp_path / "train.jsonl"), None, str(tmp_path / "tokenizer"),
+                               extra_train=[str(tmp_path / "nope.jsonl")])  # fmt: skip
+    with pytest.raises(UserError, match="nope.jsonl not found"):
+        missing.setup("fit")

@@ -98,6 +98,29 @@ class CachedSpeechDataset(Dataset):
         return copies[0] if len(copies) == 1 else random.choice(copies)
 
 
+class RepeatedConcatDataset(Dataset):
+    """Several datasets as one training set, each one's items ``repeat`` times per epoch.
+
+    ``parts`` is a sequence of ``(dataset, repeat)``; every dataset has ``durations`` (seconds per
+    item, what the batch sampler packs by). Used to upsample a small real corpus against a large
+    synthetic one without computing or caching its features more than once.
+    """
+
+    def __init__(self, parts: Sequence[tuple[Dataset, int]]):
+        if not parts or any(r < 1 for _, r in parts):
+            raise UserError("every training set needs a repeat count of at least 1")
+        self.parts = [d for d, _ in parts]
+        self.index = [(p, i) for p, (d, r) in enumerate(parts) for _ in range(r) for i in range(len(d))]
+        self.durations = [self.parts[p].durations[i] for p, i in self.index]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, k: int) -> dict:
+        p, i = self.index[k]
+        return self.parts[p][i]
+
+
 class SpeechDataModule(LightningDataModule):
     """Train/dev/test manifests (JSON Lines, see ``toolkit.data.manifest``) for CTC training.
 
@@ -119,6 +142,10 @@ class SpeechDataModule(LightningDataModule):
         sorted_batches: training batches packed in length order within each bucket (least padding);
             False packs them in random order (with ``num_buckets: 1``, random batches: batch norm then
             trains on the statistics it is evaluated with; see ``BucketBatchSampler``).
+        extra_train: further training manifests (e.g. speech synthesised from LM text), each seen
+            once per epoch; ``train``'s utterances are seen ``train_repeat`` times.
+        train_repeat: how often each utterance of ``train`` appears in an epoch (upsampling a small
+            real corpus against ``extra_train``); its features are computed once.
     """
 
     def __init__(
@@ -140,8 +167,12 @@ class SpeechDataModule(LightningDataModule):
         cache_features: bool = False,
         dev_from_train: float = 0.0,
         sorted_batches: bool = True,
+        extra_train: list[str] | None = None,
+        train_repeat: int = 1,
     ):
         super().__init__()
+        if train_repeat < 1:
+            raise UserError(f"data: train_repeat is {train_repeat}; it counts how often train is seen, so >= 1")
         self.save_hyperparameters()
         self.datasets: dict[str, Dataset] = {}
 
@@ -159,23 +190,39 @@ class SpeechDataModule(LightningDataModule):
     def _dataset(self, split: str, path: str, train: bool) -> Dataset:
         h = self.hparams
         tokenizer = load_tokenizer(h.tokenizer)
-        entries = self._entries(split)
+        # rejections are listed beside the manifest they come from
+        manifest = h.train if split == "dev" and h.dev is None else {"train": h.train, "dev": h.dev,
+                                                                     "test": h.test}[split]  # fmt: skip
+        parts = [(self._entries(split), manifest, h.train_repeat if split == "train" else 1)]
+        if split == "train":
+            for extra in h.extra_train or []:
+                if not Path(extra).is_file():
+                    raise UserError(f"data: extra_train manifest {extra} not found; make it first or drop it")
+                parts.append((read_manifest(extra), extra, 1))
+        fbank = Fbank(h.num_mel_bins, h.sampling_rate)
+        factors = h.speed_perturb if train else None
+        built = [(self._build(split, entries, where, tokenizer, fbank, factors), repeat)
+                 for entries, where, repeat in parts]  # fmt: skip
+        if len(built) == 1 and built[0][1] == 1:
+            return built[0][0]
+        return RepeatedConcatDataset(built)
+
+    def _build(self, split: str, entries: list[dict], manifest: str, tokenizer: Any, fbank: Fbank,
+               factors: Sequence[float] | None) -> Dataset:
+        h = self.hparams
         kept, dropped = filter_manifest(entries, h.min_duration, h.max_duration)
         rejections = Rejections()
         for entry, reason in dropped:
             rejections.add(split, entry["id"], entry["audio_filepath"], reason)
         kept = screen(kept, tokenizer, rejections, split)
         if len(rejections):
-            # listed beside the manifest they come from, one file per split and tokenizer check
-            manifest = Path(h.train if split == "dev" and h.dev is None else {"train": h.train, "dev": h.dev,
-                            "test": h.test}[split])  # fmt: skip
-            where = manifest.parent / f"rejected_{split}_training.tsv"
+            # one file per manifest, split and tokenizer check
+            suffix = "" if manifest in (h.train, h.dev, h.test) else f"_{Path(manifest).stem}"
+            where = Path(manifest).parent / f"rejected_{split}{suffix}_training.tsv"
             rejections.write(where)
             counts = ", ".join(f"{n} {kind}" for kind, n in rejections.counts().most_common())
             log.warning("%s: %d of %d utterances left out (%s); listed in %s",
                         split, len(rejections), len(entries), counts, where)  # fmt: skip
-        fbank = Fbank(h.num_mel_bins, h.sampling_rate)
-        factors = h.speed_perturb if train else None
         if h.cache_features:
             return CachedSpeechDataset(SpeechDataset(kept, tokenizer, fbank), f"{split} features", factors)
         return SpeechDataset(kept, tokenizer, fbank, speed_factors=factors)
