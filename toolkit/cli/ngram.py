@@ -16,6 +16,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output .arpa file")
     parser.add_argument("--order", type=int, default=3, help="n-gram order (default 3)")
     parser.add_argument("--lowercase", action="store_true", help="lowercase the text first")
+    parser.add_argument(
+        "--remove-punct", action="store_true",
+        help="drop punctuation (apostrophes kept) as the acoustic model's tokenizer does, so 'jail.' counts as 'jail'",
+    )  # fmt: skip
 
 
 def _texts(paths: list[str]):
@@ -33,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from toolkit.data.text import normalize_text
     from toolkit.decode.ngram import NGramLM
 
-    lines = [normalize_text(line, args.lowercase, False) for line in _texts(args.texts)]
+    lines = [normalize_text(line, args.lowercase, args.remove_punct) for line in _texts(args.texts)]
     lm = NGramLM([line for line in lines if line], order=args.order)
     path = lm.write_arpa(args.out)
     sizes = ", ".join(f"{n}-grams {len(lm.counts[n]):,}" for n in range(1, args.order + 1))
