@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-CORPORA = ("ljspeech", "librispeech", "timit", "fsdd", "folder", "kaldi", "synth",
+CORPORA = ("ljspeech", "librispeech", "timit", "fsdd", "folder", "kaldi", "synth", "phones",
            "ptb", "wikitext", "text8", "enwik8")
 
 

@@ -2,6 +2,7 @@
 
 One synthesiser per process (espeak-ng keeps global state); ``Espeak().say(text, voice, rate, pitch)``
 returns int16 samples at ``Espeak.SAMPLING_RATE`` (22,050 Hz). Deterministic for equal arguments.
+``Espeak().phonemes(word, voice)`` is espeak-ng's grapheme-to-phoneme conversion (IPA phones).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from toolkit.errors import UserError
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _CHARS_UTF8 = 1
 _RATE, _PITCH, _RANGE = 1, 3, 4
+_PHONEME_IPA = 0x02
+_STRESS = str.maketrans("", "", "ˈˌ")  # primary / secondary stress: marks on syllables, not phones
 _CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 
 
@@ -44,6 +47,26 @@ class Espeak:
         if n > 0:
             self._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
         return 0
+
+    def phonemes(self, text: str, voice: str = "en-us") -> list[str]:
+        """``text``'s pronunciation as IPA phones (stress marks dropped), e.g. "judge" -> ["dʒ", "ʌ", "dʒ"].
+
+        espeak-ng's own rules and dictionary, as its synthesiser would say the text; deterministic.
+        """
+        lib = Espeak._lib
+        fn = lib.espeak_TextToPhonemes
+        fn.restype = ctypes.c_char_p
+        fn.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_int]
+        if lib.espeak_SetVoiceByName(voice.encode()) != 0:
+            raise UserError(f"espeak-ng has no voice {voice!r}")
+        buf = ctypes.create_string_buffer(text.encode("utf-8") + b"\0")
+        ptr = ctypes.c_void_p(ctypes.addressof(buf))
+        phones: list[str] = []
+        while ptr.value:  # one clause per call; espeak-ng moves the pointer on, NULL at the end
+            out = fn(ctypes.byref(ptr), _CHARS_UTF8, _PHONEME_IPA | (ord("_") << 8))
+            if out:
+                phones += [p for p in out.decode("utf-8").translate(_STRESS).replace(" ", "_").split("_") if p]
+        return phones
 
     def say(self, text: str, voice: str = "en-us", rate: int = 175, pitch: int = 50,
             pitch_range: int = 50, seed: int = 0) -> np.ndarray:

@@ -194,3 +194,27 @@ def test_lexicon_for_a_model_without_a_word_separator(tmp_path):
         frames += [[math.log(0.9 if s == "<blank>" else 0.1 / (len(tok.symbols) - 1)) for s in tok.symbols]]
     search = CTCBeamSearch(tok.symbols, lexicon=lexicon, lm=arpa, config=BeamConfig(lm_weight=0.5))
     assert search(torch.tensor([frames])) == ["cat"]
+
+
+def test_phone_model_decodes_words_through_a_pronunciation_lexicon(tmp_path):
+    """A phone model (word tokenizer, no word separator) with ``word<TAB>phones`` lines: the decoder
+    segments the phone stream into lexicon words, and the word LM settles an ambiguous phone."""
+    symbols = ["<blank>", "<unk>", "<eos>", "k", "æ", "t", "b", "d", "ɔ", "ɡ"]
+    lexicon = tmp_path / "lexicon.txt"
+    lexicon.write_text("cab\tk æ b\ncat\tk æ t\ndog\td ɔ ɡ\n")
+    arpa = NGramLM(["cab dog"] * 20 + ["cat dog"], order=2).write_arpa(tmp_path / "lm.arpa")
+
+    def phones(seq, ambiguous=None):
+        rows = []
+        for i, p in enumerate(seq):
+            probs = (ambiguous or {}).get(i, {p: 0.9})
+            rest = (1.0 - sum(probs.values())) / (len(symbols) - len(probs))
+            rows.append([math.log(probs.get(s, rest)) for s in symbols])
+            rows.append([math.log(0.9 if s == "<blank>" else 0.1 / (len(symbols) - 1)) for s in symbols])
+        return torch.tensor([rows])
+
+    plain = CTCBeamSearch(symbols, word_sep=None, lexicon=lexicon, lm=arpa, config=BeamConfig(lm_weight=0.0))
+    assert plain(phones(["k", "æ", "t", "d", "ɔ", "ɡ"])) == ["cat dog"]
+    fused = CTCBeamSearch(symbols, word_sep=None, lexicon=lexicon, lm=arpa, config=BeamConfig(lm_weight=2.0))
+    assert fused(phones(["k", "æ", "t", "d", "ɔ", "ɡ"], {2: {"t": 0.45, "b": 0.4}})) == ["cab dog"]
+    assert plain(phones(["k", "æ", "t", "d", "ɔ", "ɡ"], {2: {"t": 0.45, "b": 0.4}})) == ["cat dog"]
