@@ -111,6 +111,16 @@ def test_ngram_reads_manifest_transcripts(tmp_path):
     assert "ngram 1=" in arpa and "\tTHERE" in arpa and "HELLO WORLD" in arpa
 
 
+def test_ngram_remove_punct_counts_punctuated_words_as_the_plain_ones(tmp_path):
+    (tmp_path / "lm.txt").write_text("The jail, then the Jail.\nthe jail\n")
+    assert main(["ngram", str(tmp_path / "lm.txt"), "--lowercase", "--remove-punct", "--out", str(tmp_path / "a")]) == 0
+    unigrams = [line.split("\t")[1] for line in (tmp_path / "a").read_text().split("\\2-grams:")[0].splitlines()
+                if line.count("\t") >= 1 and not line.startswith("ngram")]  # fmt: skip
+    assert {"the", "jail", "then"} <= set(unigrams) and not {"jail,", "jail.", "Jail."} & set(unigrams)
+    assert main(["ngram", str(tmp_path / "lm.txt"), "--lowercase", "--out", str(tmp_path / "b")]) == 0
+    assert "\tjail.\t" in (tmp_path / "b").read_text() or "\tjail.\n" in (tmp_path / "b").read_text()
+
+
 # a miniature WikiText-2 in its published layout; valid and test hold a word train never has (-> <unk>)
 WORDS = "the cat sat on a mat and dog ran to house of red blue green big small".split()
 
