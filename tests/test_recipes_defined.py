@@ -219,3 +219,37 @@ def test_timit_recipe_end_to_end_on_a_miniature(tmp_path):
     recogs = (exp / "lstm/decode/test/recogs.txt").read_text()
     assert "ref=sil sh ih sil b aa sil" in recogs
     assert "PER" in (exp / "RESULTS.md").read_text()
+
+
+def test_ljspeech_phone_recipe_end_to_end_on_a_miniature(tmp_path):
+    """Every stage of recipe_phones.yaml on a fake LJSpeech tree: G2P phone manifests, the phone tokenizer,
+    training, greedy phone decoding, and word decoding through the lexicon with the trigram."""
+    from test_prep_ljspeech import make_corpus
+
+    from toolkit.data.tokenizer import load_tokenizer
+
+    src = make_corpus(tmp_path / "LJSpeech-1.1", n=12)
+    (tmp_path / "tiny.yaml").write_text(
+        "trainer: {accelerator: cpu, enable_progress_bar: false, check_val_every_n_epoch: 1}\n"
+        "model: {init_args: {param_budget: 20000, num_layers: 2, specaugment: null}}\n"
+        "data: {init_args: {speed_perturb: null, max_seconds: 4.0}}\n"
+    )
+    exp = tmp_path / "exp"
+    args = ["run", str(ROOT / "recipes/ljspeech/recipe_phones.yaml"), "--exp", str(exp), "--models", "res_indrnn"]
+    sets = [f"--set=src={src}", "--set=max_steps=2", f"--set=fit_args=--config {tmp_path / 'tiny.yaml'}",
+            "--set=kenlm_beam=8", "--set=prep_opts=--dev-size 2 --test-size 2"]  # fmt: skip
+    assert main(args + sets) == 0
+    symbols = set(load_tokenizer(exp / "tokenizer").symbols[3:])
+    assert {"ɹ", "ɔː", "t"} <= symbols and not symbols & {"raw", "text", "|"}
+    lexicon = dict(line.split("\t") for line in (exp / "phones/lexicon.txt").read_text().splitlines())
+    assert {"raw", "text", "mister", "lm", "sentence"} <= set(lexicon)
+    m = json.loads((exp / "res_indrnn/metrics.json").read_text())
+    assert m["train"]["steps"] == 2
+    assert {"dev_phones/wer", "test_phones/wer", "dev_beam8_kenlm/wer", "test_beam8_kenlm/cer"} <= set(m["final"])
+    phone_recogs = (exp / "res_indrnn/decode/test_phones/recogs.txt").read_text()
+    assert "ref=ɹ ɔː t ɛ k s t" in phone_recogs  # "raw text ...": references are phones
+    word_recogs = (exp / "res_indrnn/decode/test_beam8_kenlm/recogs.txt").read_text().splitlines()
+    refs = [line.split("ref=")[1] for line in word_recogs if "\tref=" in line]
+    hyps = [line.split("hyp=")[1] for line in word_recogs if "\thyp=" in line]
+    assert refs and all(r.startswith("raw text") for r in refs)  # words, as the tokenizer normalises them
+    assert all(set(h.split()) <= set(lexicon) for h in hyps)  # only lexicon words come out
