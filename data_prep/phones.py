@@ -3,7 +3,7 @@ rules (no pronunciation dictionary from elsewhere).
 
 ``--src`` is a folder that ``recur prep`` wrote (``train.jsonl``, ``dev.jsonl``, ``test.jsonl``, any of
 them, and optionally ``lm_text.txt``). Every word of those transcripts and of the LM text is looked up
-once, in isolation, so a word always has the same phones; a few function words whose isolated form is
+once, in isolation, so a word always has the same phones; function words whose isolated form is
 the strong one ("a" as the letter name) get their weak form. Written to ``--out``:
 
 * ``<split>.jsonl``: the same utterances, ``text`` = their phones separated by spaces, ``words`` = the
