@@ -38,6 +38,8 @@ class Espeak:
             rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data, 0)
             if rate != Espeak.SAMPLING_RATE:
                 raise UserError(f"espeak-ng failed to initialise (rate {rate}): its voice data is missing or broken")
+            lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+            lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_int]
             Espeak._lib = lib
         self._chunks: list[np.ndarray] = []
         self._callback = _CALLBACK(self._collect)  # kept on self: ctypes must not free it
@@ -54,16 +56,13 @@ class Espeak:
         espeak-ng's own rules and dictionary, as its synthesiser would say the text; deterministic.
         """
         lib = Espeak._lib
-        fn = lib.espeak_TextToPhonemes
-        fn.restype = ctypes.c_char_p
-        fn.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_int]
         if lib.espeak_SetVoiceByName(voice.encode()) != 0:
             raise UserError(f"espeak-ng has no voice {voice!r}")
         buf = ctypes.create_string_buffer(text.encode("utf-8") + b"\0")
         ptr = ctypes.c_void_p(ctypes.addressof(buf))
         phones: list[str] = []
         while ptr.value:  # one clause per call; espeak-ng moves the pointer on, NULL at the end
-            out = fn(ctypes.byref(ptr), _CHARS_UTF8, _PHONEME_IPA | (ord("_") << 8))
+            out = lib.espeak_TextToPhonemes(ctypes.byref(ptr), _CHARS_UTF8, _PHONEME_IPA | (ord("_") << 8))
             if out:
                 phones += [p for p in out.decode("utf-8").translate(_STRESS).replace(" ", "_").split("_") if p]
         return phones

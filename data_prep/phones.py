@@ -64,12 +64,13 @@ def prepare(src: str | os.PathLike, out: str | os.PathLike, voice: str = "en-us"
     if done := already_done(out, key, force):
         return done
     manifests = {s: read_manifest(src / f"{s}.jsonl", resolve_paths=False) for s in splits}
+    words = {s: [words_of(e["text"]) for e in entries] for s, entries in manifests.items()}
     # the decoding vocabulary: training transcripts and LM text only (no dev or test word leaks into it)
-    vocab = [w for e in manifests.get("train", []) for w in words_of(e["text"])]
+    vocab = [w for ws in words.get("train", []) for w in ws]
     lm_text = src / "lm_text.txt"
     if lm_text.is_file():
         vocab += [w for line in read_lines(lm_text)[0] for w in words_of(line)]
-    held_out = [w for s, entries in manifests.items() if s != "train" for e in entries for w in words_of(e["text"])]
+    held_out = [w for s in splits if s != "train" for ws in words[s] for w in ws]
     lexicon = pronounce(vocab + held_out, voice)
     decode_vocab = sorted(set(vocab) & set(lexicon))
     inventory = sorted({p for phones in lexicon.values() for p in phones})
@@ -79,13 +80,12 @@ def prepare(src: str | os.PathLike, out: str | os.PathLike, voice: str = "en-us"
     counts, hours = {}, {}
     for split, entries in manifests.items():
         kept = []
-        for e in entries:
-            words = words_of(e["text"])
-            missing = [w for w in words if w not in lexicon]
-            if not words or missing:
-                rej.add(split, e["id"], e["audio_filepath"], f"no phones for {missing[:3]}" if words else "no words")
+        for e, ws in zip(entries, words[split], strict=True):
+            missing = [w for w in ws if w not in lexicon]
+            if not ws or missing:
+                rej.add(split, e["id"], e["audio_filepath"], f"no phones for {missing[:3]}" if ws else "no words")
                 continue
-            kept.append({**e, "text": " ".join(p for w in words for p in lexicon[w]), "words": " ".join(words)})
+            kept.append({**e, "text": " ".join(p for w in ws for p in lexicon[w]), "words": " ".join(ws)})
         write_manifest(out / f"{split}.jsonl", kept)
         counts[split] = len(kept)
         hours[split] = sum(float(e.get("duration", 0.0)) for e in kept) / 3600

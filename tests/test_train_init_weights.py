@@ -66,7 +66,7 @@ def test_resuming_the_fine_tuning_run_keeps_its_own_weights(tmp_path):
 def test_a_checkpoint_of_another_shape_is_refused_in_one_line(tmp_path):
     first = Pull()
     train(first, 1, tmp_path).save_checkpoint(tmp_path / "first.ckpt")
-    with pytest.raises(UserError, match=r"first\.ckpt does not fit this model \(other shape: w\)"):
+    with pytest.raises(UserError, match=r"first\.ckpt does not fit this model \(size mismatch for w"):
         train(Pull(size=3), 1, tmp_path, [InitWeights(tmp_path / "first.ckpt")])
     with pytest.raises(UserError, match="no checkpoint"):
         train(Pull(), 1, tmp_path, [InitWeights(tmp_path / "absent")])

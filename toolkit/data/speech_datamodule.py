@@ -190,10 +190,8 @@ class SpeechDataModule(LightningDataModule):
     def _dataset(self, split: str, path: str, train: bool) -> Dataset:
         h = self.hparams
         tokenizer = load_tokenizer(h.tokenizer)
-        # rejections are listed beside the manifest they come from
-        manifest = h.train if split == "dev" and h.dev is None else {"train": h.train, "dev": h.dev,
-                                                                     "test": h.test}[split]  # fmt: skip
-        parts = [(self._entries(split), manifest, h.train_repeat if split == "train" else 1)]
+        # rejections are listed beside the manifest they come from (train's when dev is held out of it)
+        parts = [(self._entries(split), path or h.train, h.train_repeat if split == "train" else 1)]
         if split == "train":
             for extra in h.extra_train or []:
                 if not Path(extra).is_file():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
@@ -33,14 +32,9 @@ class InitWeights(Callback):
             state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
         except (OSError, RuntimeError, KeyError) as err:
             raise UserError(f"InitWeights: {path} is not a readable Lightning checkpoint ({err})") from None
-        own = pl_module.state_dict()
-        missing = sorted(set(own) - set(state))
-        unexpected = sorted(set(state) - set(own))
-        mismatched = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-        if missing or unexpected or mismatched:
-            what = "; ".join(f"{name}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
-                             for name, keys in (("missing", missing), ("unexpected", unexpected),
-                                                ("other shape", mismatched)) if keys)  # fmt: skip
-            raise UserError(f"InitWeights: {Path(path)} does not fit this model ({what}); "
-                            "give a checkpoint of the same architecture and tokenizer")  # fmt: skip
-        pl_module.load_state_dict(state)
+        try:
+            pl_module.load_state_dict(state)  # strict: names and shapes must all match
+        except RuntimeError as err:
+            detail = "; ".join(line.strip() for line in str(err).splitlines()[1:]) or str(err)
+            raise UserError(f"InitWeights: {path} does not fit this model ({detail}); "
+                            "give a checkpoint of the same architecture and tokenizer") from None
