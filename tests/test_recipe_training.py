@@ -43,24 +43,26 @@ def recipe(root, max_steps: int):
 
 
 def test_kill_9_mid_training_then_rerun_finishes(tmp_path):
-    path = recipe(tmp_path, max_steps=120)
+    # enough steps that the run is still training when its first checkpoint appears: 120 steps of this
+    # tiny model take about 1.4 s on a 2-core Xeon, so 120 could finish before the kill
+    path = recipe(tmp_path, max_steps=600)
     cmd = [sys.executable, "-m", "toolkit.cli.main", "run", str(path)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     last = tmp_path / "exp/lstm/checkpoints/last.ckpt"
     deadline = time.time() + 240
     while not last.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.5)
-    time.sleep(1.0)
+    time.sleep(0.2)
     assert proc.poll() is None, "training ended before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)  # the runner and the training process, mid-training
     proc.wait()
     killed_at = json.loads((tmp_path / "exp/lstm/metrics.json").read_text())["train"]["steps"] if (
         tmp_path / "exp/lstm/metrics.json").exists() else 0  # fmt: skip
-    assert killed_at < 120
+    assert killed_at < 600
     # the rerun resumes from last.ckpt (not from scratch) and finishes with a result
     assert main(["run", str(path)]) == 0
     metrics = json.loads((tmp_path / "exp/lstm/metrics.json").read_text())
-    assert metrics["train"]["steps"] == 120 and metrics["train"]["finished"]
+    assert metrics["train"]["steps"] == 600 and metrics["train"]["finished"]
     assert "test/wer" in metrics["final"]
     log = (tmp_path / "exp/logs/train-lstm.log").read_text()
     assert "--ckpt_path last" in log and "Restoring states from the checkpoint" in log
