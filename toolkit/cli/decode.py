@@ -14,7 +14,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "inputs", nargs="+", help="audio files (any rate, mono or stereo), folders, or .jsonl manifests"
     )
-    parser.add_argument("--model", required=True, help="experiment folder (exp/<corpus>/<model>) or a .ckpt file")
+    parser.add_argument(
+        "--model",
+        required=True,
+        action="append",
+        help="experiment folder (exp/<corpus>/<model>) or a .ckpt file; give it again to decode with an "
+        "ensemble (the models' frame posteriors fused; same tokenizer and frame rate)",
+    )
+    parser.add_argument(
+        "--fusion",
+        choices=("prob", "logprob"),
+        default="prob",
+        help="how an ensemble's posteriors are fused: mean probability (default) or mean log-probability",
+    )
+    parser.add_argument(
+        "--exp-dir",
+        help="folder for the scores and metrics.json (default: the --model folder; required to record "
+        "an ensemble's scores with --set)",
+    )
     parser.add_argument("--out", help="write 'id<TAB>transcript' lines here instead of stdout")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--batch-seconds", type=float, default=60.0, help="audio per forward pass (default 60)")
@@ -128,9 +145,22 @@ def run(args: argparse.Namespace) -> int:
     from toolkit.data.io import write_text
     from toolkit.decode.scoring import write_scoring
     from toolkit.decode.transcribe import expand_inputs, load_asr_model, transcribe, update_metrics
+    from toolkit.errors import UserError
 
-    model = load_asr_model(args.model, args.device)
-    exp_dir = Path(args.model) if Path(args.model).is_dir() else None
+    if len(args.model) > 1 and args.set_name and not args.exp_dir:
+        raise UserError("--set with several --model: name the folder for the ensemble's scores with --exp-dir")
+    models = [load_asr_model(m, args.device) for m in args.model]
+    if len(models) == 1:
+        model = models[0]
+    else:
+        from toolkit.decode.ensemble import CTCEnsemble
+
+        model = CTCEnsemble(models, args.fusion)
+    exp_dir = Path(args.exp_dir) if args.exp_dir else None
+    if exp_dir is not None:
+        exp_dir.mkdir(parents=True, exist_ok=True)
+    if exp_dir is None and len(models) == 1 and Path(args.model[0]).is_dir():
+        exp_dir = Path(args.model[0])
     decoder = _build_decoder(args, model, exp_dir)
     utterances = expand_inputs(args.inputs)
     bad: list[str] = []
