@@ -168,6 +168,59 @@ def test_ngram_is_normalised_and_discounts():
     assert 0.0 < lm.prob(("a", "b", "c")) < 0.5 + lm.backoff(("a", "b"))
 
 
+def arpa_prob(path, gram):
+    """p(gram) read back from an ARPA file by the backoff rule a decoder applies."""
+    table, section = {}, 0
+    for line in open(path, encoding="utf-8"):
+        line = line.strip()
+        if line.endswith("-grams:"):
+            section = int(line[1])
+        elif section and line and not line.startswith("\\"):
+            fields = line.split("\t")
+            table[tuple(fields[1].split())] = (float(fields[0]), float(fields[2]) if len(fields) > 2 else 0.0)
+    gram, backoff = tuple(gram), 0.0
+    while gram not in table:
+        backoff += table.get(gram[:-1], (0.0, 0.0))[1]
+        gram = gram[1:]
+    return 10 ** (table[gram][0] + backoff)
+
+
+@pytest.mark.parametrize("smoothing", ["absolute", "kn"])
+def test_ngram_arpa_file_gives_the_model_probabilities(tmp_path, smoothing):
+    sentences = ["a b c", "a b d", "a c", "b", "c a b"]
+    lm = NGramLM(sentences, order=3, smoothing=smoothing)
+    path = lm.write_arpa(tmp_path / "lm.arpa")
+    vocab = [w for (w,) in lm.counts[1] if w != "<s>"]
+    for history in [("<s>",), ("a",), ("<s>", "a"), ("a", "b"), ("c", "c"), ("zzz", "a")]:
+        for w in vocab:
+            h = tuple(x if (x,) in lm.counts[1] or x == "<s>" else "<unk>" for x in history)
+            assert arpa_prob(path, (*h, w)) == pytest.approx(lm.prob((*history, w)), rel=1e-5), (history, w)
+        assert sum(lm.prob((*history, w)) for w in vocab) == pytest.approx(1.0), history
+
+
+def test_kneser_ney_unigrams_are_continuation_counts():
+    # bigrams: <s> x (3), x y (3), y </s> (3), <s> z, z w, w </s>; y follows one distinct word, </s> two
+    sentences = ["x y"] * 3 + ["z w"]
+    kn = NGramLM(sentences, order=2, smoothing="kn")
+    absolute = NGramLM(sentences, order=2)
+    # continuation counts x 1, y 1, </s> 2, z 1, w 1, <unk> 1 (its own count): total 7
+    assert kn.prob(("y",)) == pytest.approx(1 / 7) and kn.prob(("</s>",)) == pytest.approx(2 / 7)
+    # raw counts x 3, y 3, </s> 4, z 1, w 1, <unk> 1: total 13
+    assert absolute.prob(("y",)) == pytest.approx(3 / 13)
+    # the highest order keeps its own counts: x y seen 3 times out of 3, discounted by D
+    d = kn.discount[2]
+    assert kn.prob(("x", "y")) == pytest.approx((3 - d) / 3 + d * 1 / 3 * kn.prob(("y",)))
+
+
+def test_ngram_perplexity_by_hand():
+    lm = NGramLM(["a b", "b a", "a a b"], order=2, smoothing="kn")
+    ppl, words, unknown = lm.perplexity(["a b", "b q"])
+    logs = [lm.prob(g) for g in [("<s>", "a"), ("a", "b"), ("b", "</s>"), ("<s>", "b"), ("b", "<unk>"),
+                                  ("<unk>", "</s>")]]  # fmt: skip
+    assert (words, unknown) == (6, 1)
+    assert ppl == pytest.approx(math.exp(-sum(math.log(p) for p in logs) / 6))
+
+
 def test_word_tokens_are_joined_with_spaces():
     """Word or phone models (word_sep None): each token is a word of the output."""
     symbols = ["<blank>", "<unk>", "<eos>", "aa", "b", "sil"]

@@ -1,4 +1,5 @@
-"""``recur ngram``: a word n-gram LM (interpolated absolute discounting) as an ARPA file for KenLM decoding."""
+"""``recur ngram``: a word n-gram LM (interpolated absolute discounting or Kneser-Ney) as an ARPA file for
+KenLM decoding, with its perplexity on held-out text."""
 
 from __future__ import annotations
 
@@ -20,6 +21,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--remove-punct", action="store_true",
         help="drop punctuation (apostrophes kept) as the acoustic model's tokenizer does, so 'jail.' counts as 'jail'",
     )  # fmt: skip
+    parser.add_argument(
+        "--smoothing", choices=("absolute", "kn"), default="absolute",
+        help="interpolated absolute discounting (default) or interpolated Kneser-Ney",
+    )  # fmt: skip
+    parser.add_argument(
+        "--eval", nargs="+", default=[], metavar="TEXT",
+        help="held-out text files or manifests: print the model's perplexity on each (normalised as the training text)",
+    )  # fmt: skip
 
 
 def _texts(paths: list[str]):
@@ -38,8 +47,12 @@ def run(args: argparse.Namespace) -> int:
     from toolkit.decode.ngram import NGramLM
 
     lines = [normalize_text(line, args.lowercase, args.remove_punct) for line in _texts(args.texts)]
-    lm = NGramLM([line for line in lines if line], order=args.order)
+    lm = NGramLM([line for line in lines if line], order=args.order, smoothing=args.smoothing)
     path = lm.write_arpa(args.out)
     sizes = ", ".join(f"{n}-grams {len(lm.counts[n]):,}" for n in range(1, args.order + 1))
     print(f"recur ngram: {len(lines):,} sentences -> {path} ({sizes})")
+    for held_out in args.eval:
+        text = [normalize_text(line, args.lowercase, args.remove_punct) for line in _texts([held_out])]
+        ppl, words, unknown = lm.perplexity(line for line in text if line)
+        print(f"recur ngram: {held_out}: perplexity {ppl:.1f} over {words:,} words (</s> included), {unknown:,} <unk>")
     return 0

@@ -7,6 +7,12 @@ For a history h seen c(h) times followed by N1+(h) distinct words, with discount
 
 where h' drops the oldest word. In ARPA form a seen n-gram stores that interpolated probability
 and α(h) is the backoff weight of h, so the file is exactly normalised.
+
+``smoothing="kn"`` is interpolated Kneser-Ney (Kneser & Ney 1995; Chen & Goodman 1999, section 2.7):
+the same formula, but below the highest order c(·) is the continuation count N1+(• g), the number of
+distinct words seen before g (a lower order only speaks for histories the higher one has not seen,
+so "francisco" is rare as a unigram however often "san francisco" occurs). N-grams that begin with
+<s> have no word before them and keep their own counts, as in KenLM's lmplz.
 """
 
 from __future__ import annotations
@@ -20,15 +26,21 @@ from pathlib import Path
 from toolkit.data.io import atomic_open
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
+SMOOTHINGS = ("absolute", "kn")
 
 
 class NGramLM:
     """Counts of orders 1..n and the discounted probabilities derived from them."""
 
-    def __init__(self, sentences: Iterable[str], order: int = 3, unk_count: int = 1):
+    def __init__(
+        self, sentences: Iterable[str], order: int = 3, unk_count: int = 1, smoothing: str = "absolute"
+    ) -> None:
         if order < 2:
             raise ValueError("order must be at least 2 (KenLM reads bigram models and up)")
+        if smoothing not in SMOOTHINGS:
+            raise ValueError(f"smoothing must be one of {SMOOTHINGS}, got {smoothing!r}")
         self.order = order
+        self.smoothing = smoothing
         self.counts: list[Counter] = [Counter() for _ in range(order + 1)]
         for line in sentences:
             words = [BOS, *line.split(), EOS]
@@ -38,18 +50,33 @@ class NGramLM:
         if not self.counts[1]:
             raise ValueError("no text to train a language model on")
         self.counts[1][(UNK,)] += unk_count
+        # the counts the probabilities are estimated from: raw, or Kneser-Ney continuation counts
+        self.adjusted: list[Counter] = self.counts if smoothing == "absolute" else self._continuation_counts()
         self.discount = [0.0] * (order + 1)
         for n in range(1, order + 1):
-            n1 = sum(1 for c in self.counts[n].values() if c == 1)
-            n2 = sum(1 for c in self.counts[n].values() if c == 2)
+            n1 = sum(1 for c in self.adjusted[n].values() if c == 1)
+            n2 = sum(1 for c in self.adjusted[n].values() if c == 2)
             self.discount[n] = n1 / (n1 + 2 * n2) if n1 + 2 * n2 > 0 else 0.5
         self._history = [Counter() for _ in range(order + 1)]
         self._followers = [defaultdict(int) for _ in range(order + 1)]
         for n in range(2, order + 1):
-            for gram, c in self.counts[n].items():
+            for gram, c in self.adjusted[n].items():
                 self._history[n][gram[:-1]] += c
                 self._followers[n][gram[:-1]] += 1
         self._prob_cache: dict[tuple[str, ...], float] = {}
+        self._unigram_total: int | None = None
+
+    def _continuation_counts(self) -> list[Counter]:
+        """N1+(• g) for every n-gram g below the highest order (its own count if g starts with <s>)."""
+        adjusted: list[Counter] = [Counter() for _ in range(self.order + 1)]
+        adjusted[self.order] = self.counts[self.order]
+        for n in range(1, self.order):
+            for gram in self.counts[n + 1]:
+                adjusted[n][gram[1:]] += 1
+            for gram, c in self.counts[n].items():
+                if gram[0] == BOS or gram == (UNK,):
+                    adjusted[n][gram] = c
+        return adjusted
 
     def backoff(self, history: tuple[str, ...]) -> float:
         """α(h) for a history of n-1 words (1.0 when h was never seen)."""
@@ -63,8 +90,9 @@ class NGramLM:
             return self._prob_cache[gram]
         n = len(gram)
         if n == 1:
-            total = sum(c for g, c in self.counts[1].items() if g != (BOS,))
-            p = self.counts[1].get(gram, 0) / total
+            if self._unigram_total is None:
+                self._unigram_total = sum(c for g, c in self.adjusted[1].items() if g != (BOS,))
+            p = self.adjusted[1].get(gram, 0) / self._unigram_total
         else:
             h = gram[:-1]
             c_h = self._history[n].get(h, 0)
@@ -72,9 +100,25 @@ class NGramLM:
             if c_h == 0:
                 p = lower
             else:
-                p = max(self.counts[n].get(gram, 0) - self.discount[n], 0.0) / c_h + self.backoff(h) * lower
+                p = max(self.adjusted[n].get(gram, 0) - self.discount[n], 0.0) / c_h + self.backoff(h) * lower
         self._prob_cache[gram] = p
         return p
+
+    def perplexity(self, sentences: Iterable[str]) -> tuple[float, int, int]:
+        """Per-word perplexity of ``sentences`` (</s> counted as a word, as SRILM and KenLM do).
+
+        Words outside the model are scored as <unk>. Returns (perplexity, words scored, of them <unk>).
+        """
+        log_sum, words, unknown = 0.0, 0, 0
+        for line in sentences:
+            tokens = [w if (w,) in self.counts[1] else UNK for w in line.split()]
+            unknown += sum(1 for w in tokens if w == UNK)
+            tokens = [BOS, *tokens, EOS]
+            for i in range(1, len(tokens)):
+                gram = tuple(tokens[max(0, i - self.order + 1) : i + 1])
+                log_sum += math.log(max(self.prob(gram), 1e-99))
+                words += 1
+        return (math.exp(-log_sum / words) if words else math.inf), words, unknown
 
     def write_arpa(self, path: str | os.PathLike) -> Path:
         """Write the model in ARPA format (atomically)."""
