@@ -1,8 +1,10 @@
 """Posterior fusion of several CTC models: one decoder reads the combined frame posteriors.
 
-Models trained on the same tokens and frame rate (e.g. a res_indrnn and an LSTM of one recipe) make
-different errors; their per-frame output distributions are combined before decoding, so greedy and
-beam search (with or without a lexicon and LM) work on the ensemble unchanged.
+Models trained on the same tokens and frame rate make different errors; their per-frame output
+distributions are combined before decoding, so greedy and beam search (with or without a lexicon and
+LM) work on the ensemble unchanged. Frame fusion needs the models to emit each token on the same
+frames: in practice models of one architecture (seeds, checkpoints). A bidirectional res_indrnn and
+LSTM of the LJSpeech phone recipe spike on different frames, and fused they drop phones (see README).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ class CTCEnsemble(nn.Module):
     """Several CTC models as one: ``forward`` returns their fused log-posteriors.
 
     ``fusion="prob"``: log of the mean of the models' probabilities,
-    log p(k | x, t) = log (1/M) sum_m p_m(k | x, t) (tolerant of spikes that fall one frame apart);
+    log p(k | x, t) = log (1/M) sum_m p_m(k | x, t);
     ``fusion="logprob"``: the renormalised mean of their log-probabilities (a product of experts),
     log p(k | x, t) = log_softmax_k((1/M) sum_m log p_m(k | x, t)).
 

@@ -22,6 +22,7 @@ import os
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Literal
 
 from toolkit.data.io import atomic_open
 
@@ -33,7 +34,11 @@ class NGramLM:
     """Counts of orders 1..n and the discounted probabilities derived from them."""
 
     def __init__(
-        self, sentences: Iterable[str], order: int = 3, unk_count: int = 1, smoothing: str = "absolute"
+        self,
+        sentences: Iterable[str],
+        order: int = 3,
+        unk_count: int = 1,
+        smoothing: Literal["absolute", "kn"] = "absolute",
     ) -> None:
         if order < 2:
             raise ValueError("order must be at least 2 (KenLM reads bigram models and up)")
