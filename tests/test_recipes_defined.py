@@ -121,6 +121,21 @@ def test_ngram_remove_punct_counts_punctuated_words_as_the_plain_ones(tmp_path):
     assert "\tjail.\t" in (tmp_path / "b").read_text() or "\tjail.\n" in (tmp_path / "b").read_text()
 
 
+def test_ngram_eval_prints_the_perplexity_of_held_out_text_normalised_as_the_training_text(tmp_path, capsys):
+    from toolkit.decode.ngram import NGramLM
+
+    (tmp_path / "lm.txt").write_text("The cat sat.\nthe cat ran\n\na dog sat\n")
+    (tmp_path / "held.txt").write_text("The Cat ran.\nthe bird sat\n")
+    capsys.readouterr()
+    assert main(["ngram", str(tmp_path / "lm.txt"), "--lowercase", "--remove-punct", "--smoothing", "kn",
+                 "--out", str(tmp_path / "lm.arpa"), "--eval", str(tmp_path / "held.txt")]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    lm = NGramLM(["the cat sat", "the cat ran", "a dog sat"], order=3, smoothing="kn")
+    ppl, words, unknown = lm.perplexity(["the cat ran", "the bird sat"])
+    assert "3 sentences" in out and (words, unknown) == (8, 1)
+    assert f"perplexity {ppl:.1f} over 8 words (</s> included), 1 <unk>" in out
+
+
 # a miniature WikiText-2 in its published layout; valid and test hold a word train never has (-> <unk>)
 WORDS = "the cat sat on a mat and dog ran to house of red blue green big small".split()
 

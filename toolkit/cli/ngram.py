@@ -42,17 +42,23 @@ def _texts(paths: list[str]):
             yield from read_text(p)
 
 
-def run(args: argparse.Namespace) -> int:
+def _sentences(paths: list[str], args: argparse.Namespace) -> list[str]:
+    """The non-empty lines of ``paths``, normalised as asked (training and held-out text alike)."""
     from toolkit.data.text import normalize_text
+
+    lines = (normalize_text(line, args.lowercase, args.remove_punct) for line in _texts(paths))
+    return [line for line in lines if line]
+
+
+def run(args: argparse.Namespace) -> int:
     from toolkit.decode.ngram import NGramLM
 
-    lines = [normalize_text(line, args.lowercase, args.remove_punct) for line in _texts(args.texts)]
-    lm = NGramLM([line for line in lines if line], order=args.order, smoothing=args.smoothing)
+    lines = _sentences(args.texts, args)
+    lm = NGramLM(lines, order=args.order, smoothing=args.smoothing)
     path = lm.write_arpa(args.out)
     sizes = ", ".join(f"{n}-grams {len(lm.counts[n]):,}" for n in range(1, args.order + 1))
     print(f"recur ngram: {len(lines):,} sentences -> {path} ({sizes})")
     for held_out in args.eval:
-        text = [normalize_text(line, args.lowercase, args.remove_punct) for line in _texts([held_out])]
-        ppl, words, unknown = lm.perplexity(line for line in text if line)
+        ppl, words, unknown = lm.perplexity(_sentences([held_out], args))
         print(f"recur ngram: {held_out}: perplexity {ppl:.1f} over {words:,} words (</s> included), {unknown:,} <unk>")
     return 0

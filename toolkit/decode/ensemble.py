@@ -22,7 +22,8 @@ FUSIONS = ("prob", "logprob")
 
 
 def _tokenizer_signature(tokenizer) -> tuple:
-    return (tokenizer.kind, tokenizer.vocab_size, getattr(tokenizer, "symbols", None), tokenizer._config())
+    # _config: kind and normalisation; symbols: the token table itself
+    return (tokenizer.vocab_size, getattr(tokenizer, "symbols", None), tokenizer._config())
 
 
 class CTCEnsemble(nn.Module):
