@@ -137,6 +137,14 @@ def test_fit_then_decode_files_folder_and_manifest(tmp_path, capsys):
             if "\thyp=" in line]  # fmt: skip
     assert hyps and all(set(h.split()) <= set(WORDS) for h in hyps)  # only lexicon words come out
 
+    # n-best rescoring by the recur LM: at weight 0 the first pass's best is kept; it needs a beam
+    args = ["decode", "--model", str(exp), str(tmp_path / "test.jsonl"), "--nbest", "4", "--rescore-lm", str(lm_exp)]
+    assert main([*args, "--beam", "4", "--set", "test", "--rescore-weight", "0"]) == 0
+    rescored = (exp / "decode/test_beam4_rescored/recogs.txt").read_text()
+    assert rescored == (exp / "decode/test_beam4/recogs.txt").read_text()
+    assert main(args) == 2  # a usage error
+    assert "add --beam" in capsys.readouterr().err
+
 
 def word_lm(root):
     """A word LM over the toy language, trained for a few steps with recur fit."""

@@ -47,6 +47,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--word-score", type=float, default=0.0, help="word insertion score (default 0)")
     parser.add_argument(
+        "--rescore-lm",
+        help="a recur LM (experiment folder or .ckpt) that re-ranks the beam search's n-best list: "
+        "first-pass score + --rescore-weight x the LM's sentence log-probability",
+    )
+    parser.add_argument(
+        "--rescore-weight", type=float, default=0.5, help="weight of --rescore-lm's log-probability (default 0.5)"
+    )
+    parser.add_argument(
+        "--rescore-word-score", type=float, default=0.0, help="score per word added in rescoring (default 0)"
+    )
+    parser.add_argument("--nbest", type=int, default=100, help="hypotheses kept for --rescore-lm (default 100)")
+    parser.add_argument(
         "--set",
         dest="set_name",
         help="name of the decoded set; with references, scores go to <model>/decode/<set>/ and "
@@ -113,7 +125,13 @@ def _build_decoder(args: argparse.Namespace, model, exp_dir: Path | None):
         raise UserError(f"beam search over {model.tokenizer.kind} tokens is not supported; decode greedily (no --beam)")
     spell = _spelling(model.tokenizer, symbols)
     word_sep = None if model.tokenizer.kind == "word" else " "
-    config = BeamConfig(args.beam, args.beam_tokens, lm_weight=args.lm_weight, word_score=args.word_score)
+    config = BeamConfig(
+        args.beam,
+        args.beam_tokens,
+        lm_weight=args.lm_weight,
+        word_score=args.word_score,
+        nbest=args.nbest if args.rescore_lm else 1,
+    )
     if args.lm and (Path(args.lm).is_dir() or Path(args.lm).suffix == ".ckpt"):
         from toolkit.tasks.lm_eval import load_lm
 
@@ -141,6 +159,21 @@ def _build_decoder(args: argparse.Namespace, model, exp_dir: Path | None):
     return CTCBeamSearch(symbols, word_sep=word_sep, lexicon=lexicon, lm=args.lm, config=config)
 
 
+def _rescorer(args: argparse.Namespace, search):
+    """The beam search wrapped in n-best rescoring by --rescore-lm."""
+    from toolkit.decode.rescore import NBestRescorer
+    from toolkit.errors import UserError
+    from toolkit.tasks.lm_eval import load_lm
+
+    if search is None:
+        raise UserError("--rescore-lm re-ranks a beam search's n-best list: add --beam N (e.g. --beam 500)")
+    if args.nbest < 1:
+        raise UserError(f"--nbest must be at least 1, not {args.nbest}")
+    lm = load_lm(args.rescore_lm, args.device)
+    tok = lm.tokenizer
+    return NBestRescorer(search, lm, tok.encode, tok.eos_id, args.rescore_weight, args.rescore_word_score)
+
+
 def run(args: argparse.Namespace) -> int:
     from toolkit.data.io import write_text
     from toolkit.decode.scoring import write_scoring
@@ -162,6 +195,8 @@ def run(args: argparse.Namespace) -> int:
     if exp_dir is None and len(models) == 1 and Path(args.model[0]).is_dir():
         exp_dir = Path(args.model[0])
     decoder = _build_decoder(args, model, exp_dir)
+    if args.rescore_lm:
+        decoder = _rescorer(args, decoder)
     utterances = expand_inputs(args.inputs)
     bad: list[str] = []
 
@@ -195,6 +230,8 @@ def run(args: argparse.Namespace) -> int:
         lm_tag = ""
         if args.lm:
             lm_tag = "_kenlm" if Path(args.lm).suffix in (".arpa", ".bin") else "_rnnlm"
+        if args.rescore_lm:
+            lm_tag += "_rescored"
         tag = f"{name}" + (f"_beam{args.beam}" if args.beam else "") + lm_tag
         # utterances that could not be read still count: as deletions of their whole reference
         refs.update({u.id: norm(u.ref) for u in utterances if u.id in bad and u.ref is not None})

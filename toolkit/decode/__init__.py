@@ -3,6 +3,7 @@
 from .beam import BeamConfig, CTCBeamSearch, write_lexicon
 from .fusion_lm import FlashlightLMBridge, FusionLM
 from .greedy import greedy_ctc
+from .rescore import NBestRescorer, sentence_log_probs
 from .scoring import ErrorCounts, align_words, score, write_scoring
 
 __all__ = [
@@ -11,9 +12,11 @@ __all__ = [
     "ErrorCounts",
     "FlashlightLMBridge",
     "FusionLM",
+    "NBestRescorer",
     "align_words",
     "greedy_ctc",
     "score",
+    "sentence_log_probs",
     "write_lexicon",
     "write_scoring",
 ]

@@ -145,25 +145,25 @@ class CTCBeamSearch:
 
     def __call__(self, log_probs: Tensor, lengths: Tensor | None = None) -> list[str]:
         """log_probs: (B, T, V) -> one transcript per utterance (the best hypothesis)."""
+        return [hyps[0][0] if hyps else "" for hyps in self.nbest(log_probs, lengths)]
+
+    def nbest(self, log_probs: Tensor, lengths: Tensor | None = None) -> list[list[tuple[str, float]]]:
+        """log_probs: (B, T, V) -> per utterance, up to ``config.nbest`` (transcript, score) pairs, best
+        first; the score is flashlight's: CTC log-likelihood + lm_weight * LM score + word_score * words."""
         emissions = log_probs.detach().float().cpu().contiguous()
         if emissions.shape[-1] < len(self.tokens):  # the silence token the model does not have
             pad = emissions.new_full((*emissions.shape[:2], len(self.tokens) - emissions.shape[-1]), -1e4)
             emissions = torch.cat([emissions, pad], dim=-1)
         results = self.decoder(emissions, lengths.cpu().int() if lengths is not None else None)
-        out = []
-        for hyps in results:
-            if not hyps:
-                out.append("")
-                continue
-            best = hyps[0]
-            if self.lexicon or best.words:
-                # with a lexicon only whole words count: a hypothesis that ends inside a word
-                # (flashlight keeps those when no hypothesis ends on a word) gives just its words
-                out.append(" ".join(best.words))
-            else:
-                symbols = [self.tokens[i] for i in best.tokens.tolist() if self.tokens[i] != BLANK]
-                # word_sep None: every token is a word (word or phone tokenizers)
-                text = " ".join(symbols) if self.word_sep is None else "".join(symbols)
-                text = text.replace(WORD_SEP, " ").replace("\u2581", " ")  # "▁": sentencepiece word start
-                out.append(" ".join(text.split()))
-        return out
+        return [[(self._text(h), float(h.score)) for h in hyps] for hyps in results]
+
+    def _text(self, hyp) -> str:
+        if self.lexicon or hyp.words:
+            # with a lexicon only whole words count: a hypothesis that ends inside a word
+            # (flashlight keeps those when no hypothesis ends on a word) gives just its words
+            return " ".join(hyp.words)
+        symbols = [self.tokens[i] for i in hyp.tokens.tolist() if self.tokens[i] != BLANK]
+        # word_sep None: every token is a word (word or phone tokenizers)
+        text = " ".join(symbols) if self.word_sep is None else "".join(symbols)
+        text = text.replace(WORD_SEP, " ").replace("\u2581", " ")  # "▁": sentencepiece word start
+        return " ".join(text.split())
