@@ -13,6 +13,8 @@ from toolkit.cli.main import main
 from toolkit.data.dataset import compute_cmvn
 from toolkit.data.manifest import write_manifest
 from toolkit.data.tokenizer import train_tokenizer
+from toolkit.decode import greedy_ctc
+from toolkit.decode.transcribe import expand_inputs, load_asr_model, transcribe
 from toolkit.train.cli import fit
 
 WORDS = {"ab": 300.0, "ba": 700.0, "aa": 1200.0}
@@ -144,6 +146,40 @@ def test_fit_then_decode_files_folder_and_manifest(tmp_path, capsys):
     assert rescored == (exp / "decode/test_beam4/recogs.txt").read_text()
     assert main(args) == 2  # a usage error
     assert "add --beam" in capsys.readouterr().err
+
+    # a blank penalty no blank can pay: greedy decoding as if the model had no blank
+    out = tmp_path / "no_blank.txt"
+    assert main(["decode", "--model", str(exp), str(tmp_path / "test.jsonl"), "--set", "test",
+                 "--blank-penalty", "1e4", "--out", str(out)]) == 0  # fmt: skip
+    assert (exp / "decode/test_bp10000/recogs.txt").is_file()
+    model = load_asr_model(str(exp))
+
+    def without_blank(log_probs, lengths):
+        masked = torch.cat([torch.full_like(log_probs[..., :1], -float("inf")), log_probs[..., 1:]], dim=-1)
+        return [model.tokenizer.decode(ids) for ids in greedy_ctc(masked, lengths)]
+
+    utts = expand_inputs([str(tmp_path / "test.jsonl")])
+    expected, _ = transcribe(model, utts, without_blank, progress=False)
+    assert out.read_text() == "".join(f"{r.id}\t{r.text}\n" for r in expected)
+
+    class SureOfBlank(torch.nn.Module):
+        """The model with the blank 20 nats likelier on every frame: greedy decoding deletes everything."""
+
+        def __init__(self):
+            super().__init__()
+            self.inner, self.hparams, self.tokenizer = model, model.hparams, model.tokenizer
+
+        def forward(self, feats, lengths):
+            log_probs, out_lens = self.inner(feats, lengths)
+            return log_probs + 20.0 * (torch.arange(log_probs.shape[-1]) == 0), out_lens
+
+        def transcribe(self, log_probs, lengths):
+            return self.inner.transcribe(log_probs, lengths)
+
+    sure = SureOfBlank()
+    assert all(r.text == "" for r in transcribe(sure, utts, progress=False)[0])
+    repaired, _ = transcribe(sure, utts, progress=False, blank_penalty=1e4)
+    assert [r.text for r in repaired] == [r.text for r in expected]
 
 
 def word_lm(root):

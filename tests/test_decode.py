@@ -36,6 +36,18 @@ def test_greedy_merges_repeats_and_drops_blanks():
     assert greedy_ctc(lp, torch.tensor([2])) == [[1]]
 
 
+def test_blank_penalty_lowers_only_the_blank_and_brings_back_deleted_tokens():
+    from toolkit.decode.transcribe import lower_blank
+
+    lp = emissions([{"<blank>": 0.6, "a": 0.35}, {"<blank>": 0.6, "b": 0.35}])
+    assert greedy_ctc(lp) == [[]]  # the blank wins both frames: both tokens are deleted
+    lowered = lower_blank(lp, 0.6)
+    assert torch.equal(lowered[..., 1:], lp[..., 1:]) and torch.allclose(lowered[..., 0], lp[..., 0] - 0.6)
+    assert greedy_ctc(lowered) == [[SYMBOLS.index("a"), SYMBOLS.index("b")]]  # log 0.6 - 0.6 < log 0.35
+    assert greedy_ctc(lower_blank(lp, 0.4)) == [[]]  # log 0.6 - 0.4 > log 0.35
+    assert lower_blank(lp, 0.0) is lp and lp[0, 0, 0] == pytest.approx(math.log(0.6))  # input untouched
+
+
 def test_beam_without_lm_follows_the_acoustics():
     lp = spell("cat bat")
     assert CTCBeamSearch(SYMBOLS)(lp) == ["cat bat"]

@@ -47,6 +47,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--word-score", type=float, default=0.0, help="word insertion score (default 0)")
     parser.add_argument(
+        "--blank-penalty",
+        type=float,
+        default=0.0,
+        help="lower the blank's log-probability by this much on every frame before decoding (greedy or beam); "
+        "a model too sure of the blank deletes tokens (default 0)",
+    )
+    parser.add_argument(
         "--rescore-lm",
         help="a recur LM (experiment folder or .ckpt) that re-ranks the beam search's n-best list: "
         "first-pass score + --rescore-weight x the LM's sentence log-probability",
@@ -204,7 +211,9 @@ def run(args: argparse.Namespace) -> int:
         bad.append(utt.id)
         print(f"recur decode: skipped {message}", file=sys.stderr)
 
-    results, timing = transcribe(model, utterances, decoder, args.batch_seconds, report)
+    results, timing = transcribe(
+        model, utterances, decoder, args.batch_seconds, report, blank_penalty=args.blank_penalty
+    )
     lines = "".join(f"{r.id}\t{r.text}\n" for r in results)
     if args.out:
         write_text(args.out, lines)
@@ -232,6 +241,8 @@ def run(args: argparse.Namespace) -> int:
             lm_tag = "_kenlm" if Path(args.lm).suffix in (".arpa", ".bin") else "_rnnlm"
         if args.rescore_lm:
             lm_tag += "_rescored"
+        if args.blank_penalty:
+            lm_tag += f"_bp{args.blank_penalty:g}"
         tag = f"{name}" + (f"_beam{args.beam}" if args.beam else "") + lm_tag
         # utterances that could not be read still count: as deletions of their whole reference
         refs.update({u.id: norm(u.ref) for u in utterances if u.id in bad and u.ref is not None})

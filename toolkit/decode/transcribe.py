@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import Tensor
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif", ".au"}
 MANIFEST_SUFFIXES = {".jsonl", ".json"}
@@ -72,6 +73,17 @@ def expand_inputs(inputs: Sequence[str]) -> list[Utterance]:
     return out
 
 
+def lower_blank(log_probs: Tensor, penalty: float, blank: int = 0) -> Tensor:
+    """log_probs (B, T, V) with the blank's log-probability lowered by ``penalty`` on every frame (not
+    renormalised), like icefall's ``--blank-penalty``: a CTC model trained on little data is too sure
+    of the blank, and decoding then deletes tokens. A new tensor; ``penalty`` 0 returns the input."""
+    if not penalty:
+        return log_probs
+    out = log_probs.clone()
+    out[..., blank] -= penalty
+    return out
+
+
 def transcribe(
     model,
     utterances: Iterable[Utterance],
@@ -79,10 +91,12 @@ def transcribe(
     batch_seconds: float = 60.0,
     on_error: Callable[[Utterance, str], None] | None = None,
     progress: bool = True,
+    blank_penalty: float = 0.0,
 ) -> tuple[list[Result], dict[str, float]]:
     """Decode ``utterances``; unreadable audio is reported through ``on_error`` and skipped.
 
-    ``decoder(log_probs (B, T, V), lengths (B,)) -> list[str]``; greedy CTC when None.
+    ``decoder(log_probs (B, T, V), lengths (B,)) -> list[str]``; greedy CTC when None. The model's
+    log-probabilities pass through :func:`lower_blank` with ``blank_penalty`` first.
     Returns the results and timing figures (audio seconds, processing seconds, real-time factor).
     """
     from tqdm import tqdm
@@ -106,6 +120,7 @@ def transcribe(
         lengths = torch.tensor([f.shape[0] for _, f, _ in pending], device=device)
         with torch.no_grad():
             log_probs, out_lens = model(feats, lengths)
+        log_probs = lower_blank(log_probs, blank_penalty, model.tokenizer.blank_id)
         texts = decoder(log_probs, out_lens) if decoder is not None else model.transcribe(log_probs, out_lens)
         results.extend(Result(u.id, t, u.ref, s) for (u, _, s), t in zip(pending, texts, strict=True))
         pending.clear()
