@@ -71,3 +71,20 @@ def test_read_text_rejects_bad_bytes_by_line(tmp_path):
         read_text(tmp_path / "t.txt")
     with pytest.raises(UserError, match="recur prep"):
         read_text(tmp_path / "none.txt")
+
+
+def test_training_text_from_several_files_is_read_one_after_another(tmp_path):
+    from toolkit.data.lm_datamodule import LMDataModule
+    from toolkit.data.manifest import write_manifest
+
+    (tmp_path / "lm.txt").write_text("the cat sat\non the mat\n")
+    entry = {"id": "u1", "audio_filepath": "u1.wav", "duration": 1.0, "sampling_rate": 16000, "text": "a dog"}
+    write_manifest(tmp_path / "train.jsonl", [entry])
+    train_tokenizer("word", LINES).save(tmp_path / "tok")
+    both = LMDataModule([str(tmp_path / "lm.txt"), str(tmp_path / "train.jsonl")], str(tmp_path / "lm.txt"),
+                        str(tmp_path / "tok"))  # fmt: skip
+    both.setup("fit")
+    assert both.texts["train"] == ["the cat sat", "on the mat", "a dog"]
+    one = LMDataModule(str(tmp_path / "lm.txt"), str(tmp_path / "train.jsonl"), str(tmp_path / "tok"))
+    one.setup("fit")
+    assert one.texts["train"] == ["the cat sat", "on the mat"] and one.texts["valid"] == ["a dog"]

@@ -238,7 +238,8 @@ def test_timit_recipe_end_to_end_on_a_miniature(tmp_path):
 
 def test_ljspeech_phone_recipe_end_to_end_on_a_miniature(tmp_path):
     """Every stage of recipe_phones.yaml on a fake LJSpeech tree: G2P phone manifests, the phone tokenizer,
-    training, greedy phone decoding, and word decoding through the lexicon with the trigram."""
+    training, greedy phone decoding, word decoding through the lexicon with the trigram, and its n-best
+    re-ranked by the word LSTM LM."""
     from test_prep_ljspeech import make_corpus
 
     from toolkit.data.tokenizer import load_tokenizer
@@ -252,7 +253,9 @@ def test_ljspeech_phone_recipe_end_to_end_on_a_miniature(tmp_path):
     exp = tmp_path / "exp"
     args = ["run", str(ROOT / "recipes/ljspeech/recipe_phones.yaml"), "--exp", str(exp), "--models", "res_indrnn"]
     sets = [f"--set=src={src}", "--set=max_steps=2", f"--set=fit_args=--config {tmp_path / 'tiny.yaml'}",
-            "--set=kenlm_beam=8", "--set=prep_opts=--dev-size 2 --test-size 2"]  # fmt: skip
+            "--set=kenlm_beam=8", "--set=prep_opts=--dev-size 2 --test-size 2", "--set=nbest=4",
+            "--set=lm_fit_args=--trainer.max_steps 2 --data.init_args.batch_size 2 --data.init_args.bptt 4 "
+            "--data.init_args.eval_batch_size 1 --trainer.val_check_interval 1.0"]  # fmt: skip
     assert main(args + sets) == 0
     symbols = set(load_tokenizer(exp / "tokenizer").symbols[3:])
     assert {"ɹ", "ɔː", "t"} <= symbols and not symbols & {"raw", "text", "|"}
@@ -260,11 +263,15 @@ def test_ljspeech_phone_recipe_end_to_end_on_a_miniature(tmp_path):
     assert {"raw", "text", "mister", "lm", "sentence"} <= set(lexicon)
     m = json.loads((exp / "res_indrnn/metrics.json").read_text())
     assert m["train"]["steps"] == 2
-    assert {"dev_phones/wer", "test_phones/wer", "dev_beam8_kenlm/wer", "test_beam8_kenlm/cer"} <= set(m["final"])
+    words, rescored = "beam8_kenlm_bp3.5", "beam8_kenlm_rescored_bp3.5"
+    assert {"dev_phones/wer", "test_phones/wer", f"dev_{words}/wer", f"test_{words}/cer", f"dev_{rescored}/wer",
+            f"test_{rescored}/cer"} <= set(m["final"])  # fmt: skip
+    assert json.loads((exp / "wordlm/lstm/metrics.json").read_text())["train"]["steps"] == 2
     phone_recogs = (exp / "res_indrnn/decode/test_phones/recogs.txt").read_text()
     assert "ref=ɹ ɔː t ɛ k s t" in phone_recogs  # "raw text ...": references are phones
-    word_recogs = (exp / "res_indrnn/decode/test_beam8_kenlm/recogs.txt").read_text().splitlines()
-    refs = [line.split("ref=")[1] for line in word_recogs if "\tref=" in line]
-    hyps = [line.split("hyp=")[1] for line in word_recogs if "\thyp=" in line]
-    assert refs and all(r.startswith("raw text") for r in refs)  # words, as the tokenizer normalises them
-    assert all(set(h.split()) <= set(lexicon) for h in hyps)  # only lexicon words come out
+    for tag in (words, rescored):
+        word_recogs = (exp / f"res_indrnn/decode/test_{tag}/recogs.txt").read_text().splitlines()
+        refs = [line.split("ref=")[1] for line in word_recogs if "\tref=" in line]
+        hyps = [line.split("hyp=")[1] for line in word_recogs if "\thyp=" in line]
+        assert refs and all(r.startswith("raw text") for r in refs)  # words, as the tokenizer normalises them
+        assert all(set(h.split()) <= set(lexicon) for h in hyps)  # only lexicon words come out

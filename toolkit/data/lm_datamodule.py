@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 from lightning.pytorch import LightningDataModule
@@ -12,8 +13,11 @@ from toolkit.data.manifest import read_manifest
 from toolkit.data.tokenizer import load_tokenizer
 
 
-def _lines(path: str) -> list[str]:
-    """A text file's lines, or the transcripts of a speech manifest (.jsonl)."""
+def _lines(path: str | Sequence[str]) -> list[str]:
+    """A text file's lines, or the transcripts of a speech manifest (.jsonl); for several paths,
+    their lines one file after another."""
+    if not isinstance(path, str | os.PathLike):
+        return [line for p in path for line in _lines(p)]
     if str(path).endswith(".jsonl"):
         return [e["text"] for e in read_manifest(path, resolve_paths=False)]
     return read_text(path)
@@ -62,7 +66,8 @@ class LMDataModule(LightningDataModule):
     each line scored on its own (``<eos>`` as start and end), bucketed under ``max_tokens``.
 
     Args:
-        train, valid, test: text files, or speech manifests (.jsonl: their transcripts);
+        train, valid, test: text files, or speech manifests (.jsonl: their transcripts); ``train``
+            may list several (e.g. LM text and training transcripts), read one after another;
             tokenizer: folder of the saved tokenizer.
         batch_size, bptt: stream rows and window length in training; eval_batch_size for valid/test.
         max_tokens: sentence regime token budget per batch.
@@ -70,7 +75,7 @@ class LMDataModule(LightningDataModule):
 
     def __init__(
         self,
-        train: str,
+        train: str | list[str],
         valid: str,
         tokenizer: str,
         test: str | None = None,
