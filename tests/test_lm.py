@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from toolkit.cli.main import main
+from toolkit.data.manifest import write_manifest
 from toolkit.data.tokenizer import train_tokenizer
 from toolkit.decode import BeamConfig, CTCBeamSearch, FusionLM
 from toolkit.tasks.lm import LMTask
@@ -86,6 +87,15 @@ def test_fit_lowers_perplexity_and_eval_cli(corpus, capsys, encoder, regime):
     assert "perplexity" in capsys.readouterr().out
     assert len((corpus / "scores.tsv").read_text().splitlines()) == 11
     assert "test_stream/ppl" in json.loads((exp / "metrics.json").read_text())["final"]
+    # a speech manifest is scored on its transcripts, as the same sentences in a text file
+    lines = (corpus / "test.txt").read_text().splitlines()
+    entries = [{"id": f"u{i}", "audio_filepath": f"u{i}.wav", "duration": 1.0, "sampling_rate": 16000, "text": t}
+               for i, t in enumerate(lines)]  # fmt: skip
+    write_manifest(corpus / "test.jsonl", entries)
+    for text in ("test.txt", "test.jsonl"):
+        assert main(["lm", "eval", "--model", str(exp), "--text", str(corpus / text)]) == 0
+    by_text, by_manifest = capsys.readouterr().out.splitlines()[-2:]
+    assert by_text.split(": ", 2)[2] == by_manifest.split(": ", 2)[2] and "0 out-of-vocabulary" in by_manifest
     assert main(["lm", "sample", "--model", str(exp), "--max-tokens", "5"]) == 0
 
 

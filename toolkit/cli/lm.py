@@ -12,7 +12,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="lm_command", metavar="ACTION", required=True)
     ev = sub.add_parser("eval", help="perplexity / bits per character of a text file")
     ev.add_argument("--model", required=True, help="experiment folder or .ckpt of a language model")
-    ev.add_argument("--text", required=True, help="text file, one sentence per line")
+    ev.add_argument(
+        "--text", required=True, help="text file, one sentence per line, or a manifest (.jsonl: its transcripts)"
+    )
     ev.add_argument("--bptt", type=int, default=256, help="window length (state is carried across windows)")
     ev.add_argument("--scores", help="write per-sentence scores (bits<TAB>text) here")
     ev.add_argument("--dynamic-lr", type=float, default=0.0, help="dynamic evaluation learning rate (0 = off)")
@@ -32,7 +34,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from toolkit.data.lm import read_text
+    from toolkit.data.lm import read_texts
     from toolkit.tasks.lm_eval import load_lm, sample, score_text, write_sentence_scores
 
     model = load_lm(args.model, args.device)
@@ -40,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         for i in range(args.num):
             print(sample(model, args.prompt, args.max_tokens, args.temperature, args.seed + i))
         return 0
-    lines = read_text(args.text)
+    lines = read_texts(args.text)
     score = score_text(model, lines, args.bptt, args.dynamic_lr, args.dynamic_decay)
     print(eval_summary(args.text, score, model.per_char))
     if args.scores:

@@ -4,7 +4,6 @@ KenLM decoding, with its perplexity on held-out text."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 COMMAND = "ngram"
 HELP = "train a word n-gram language model on text files and write it in ARPA format (for recur decode --lm)"
@@ -31,22 +30,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def _texts(paths: list[str]):
-    from toolkit.data.lm import read_text
-    from toolkit.data.manifest import read_manifest
-
-    for p in paths:
-        if Path(p).suffix == ".jsonl":  # the transcripts of a speech corpus as LM text
-            yield from (e["text"] for e in read_manifest(p, resolve_paths=False))
-        else:
-            yield from read_text(p)
-
-
 def _sentences(paths: list[str], args: argparse.Namespace) -> list[str]:
     """The non-empty lines of ``paths``, normalised as asked (training and held-out text alike)."""
+    from toolkit.data.lm import read_texts
     from toolkit.data.text import normalize_text
 
-    lines = (normalize_text(line, args.lowercase, args.remove_punct) for line in _texts(paths))
+    lines = (normalize_text(line, args.lowercase, args.remove_punct) for line in read_texts(paths))
     return [line for line in lines if line]
 
 

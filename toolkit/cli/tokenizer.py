@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 COMMAND = "tokenizer"
 HELP = "train a char/word/bpe/unigram/byte tokenizer from manifests (.jsonl) or text files; save it to a folder"
@@ -19,22 +18,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--remove-punct", action="store_true", help="drop punctuation before tokenising")
 
 
-def _texts(paths: list[str]):
-    from toolkit.data.lm import read_text
-    from toolkit.data.manifest import read_manifest
-
-    for p in paths:
-        if Path(p).suffix == ".jsonl":
-            yield from (e["text"] for e in read_manifest(p, resolve_paths=False))
-        else:
-            yield from read_text(p)
-
-
 def run(args: argparse.Namespace) -> int:
+    from toolkit.data.lm import read_texts
     from toolkit.data.tokenizer import train_tokenizer
 
     tok = train_tokenizer(
-        args.kind, _texts(args.inputs), args.vocab_size, args.min_count, args.lowercase, args.remove_punct
+        args.kind, read_texts(args.inputs), args.vocab_size, args.min_count, args.lowercase, args.remove_punct
     )
     path = tok.save(args.out)
     print(f"recur tokenizer: {args.kind} tokenizer with {tok.vocab_size} symbols saved to {path}")

@@ -29,6 +29,22 @@ def read_text(path: str | os.PathLike) -> list[str]:
     return lines
 
 
+def read_texts(paths: str | os.PathLike | Sequence[str | os.PathLike]) -> list[str]:
+    """The lines of text files and the transcripts of speech manifests (.jsonl), one path after
+    another: the sentences a language model, an n-gram or a tokenizer is trained or scored on."""
+    from toolkit.data.manifest import read_manifest
+
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    out: list[str] = []
+    for path in paths:
+        if str(path).endswith(".jsonl"):
+            out.extend(e["text"] for e in read_manifest(path, resolve_paths=False))
+        else:
+            out.extend(read_text(path))
+    return out
+
+
 def encode_stream(lines: Iterable[str], tokenizer: Tokenizer, eos: bool = True) -> torch.Tensor:
     """All lines as one ``(N,)`` long tensor, with ``<eos>`` after each line when ``eos``."""
     ids: list[int] = []

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from lightning.pytorch import LightningDataModule
 
-from toolkit.data.lm import SentenceBatches, StreamBatches, encode_stream, read_text
-from toolkit.data.manifest import read_manifest
+from toolkit.data.lm import SentenceBatches, StreamBatches, encode_stream, read_texts
 from toolkit.data.tokenizer import load_tokenizer
-
-
-def _lines(path: str | Sequence[str]) -> list[str]:
-    """A text file's lines, or the transcripts of a speech manifest (.jsonl); for several paths,
-    their lines one file after another."""
-    if not isinstance(path, str | os.PathLike):
-        return [line for p in path for line in _lines(p)]
-    if str(path).endswith(".jsonl"):
-        return [e["text"] for e in read_manifest(path, resolve_paths=False)]
-    return read_text(path)
 
 
 class ResumableBatches:
@@ -95,7 +83,7 @@ class LMDataModule(LightningDataModule):
         h = self.hparams
         for split, path in (("train", h.train), ("valid", h.valid), ("test", h.test)):
             if path and split not in self.texts and (stage in (None, "fit") or split != "train"):
-                self.texts[split] = _lines(path)
+                self.texts[split] = read_texts(path)
 
     def _world(self) -> tuple[int, int]:
         t = self.trainer
