@@ -58,13 +58,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="a recur LM (experiment folder or .ckpt) that re-ranks the beam search's n-best list: "
         "first-pass score + --rescore-weight x the LM's sentence log-probability",
     )
-    parser.add_argument(
-        "--rescore-weight", type=float, default=0.5, help="weight of --rescore-lm's log-probability (default 0.5)"
-    )
-    parser.add_argument(
-        "--rescore-word-score", type=float, default=0.0, help="score per word added in rescoring (default 0)"
-    )
-    parser.add_argument("--nbest", type=int, default=100, help="hypotheses kept for --rescore-lm (default 100)")
+    parser.add_argument("--rescore-weight", type=float, help="weight of --rescore-lm's log-probability (default 0.5)")
+    parser.add_argument("--rescore-word-score", type=float, help="score per word added in rescoring (default 0)")
+    parser.add_argument("--nbest", type=int, help="hypotheses kept for --rescore-lm (default 100)")
     parser.add_argument(
         "--set",
         dest="set_name",
@@ -137,7 +133,7 @@ def _build_decoder(args: argparse.Namespace, model, exp_dir: Path | None):
         args.beam_tokens,
         lm_weight=args.lm_weight,
         word_score=args.word_score,
-        nbest=args.nbest if args.rescore_lm else 1,
+        nbest=args.nbest if args.rescore_lm else 1,  # set by _check_rescoring
     )
     if args.lm and (Path(args.lm).is_dir() or Path(args.lm).suffix == ".ckpt"):
         from toolkit.tasks.lm_eval import load_lm
@@ -166,6 +162,19 @@ def _build_decoder(args: argparse.Namespace, model, exp_dir: Path | None):
     return CTCBeamSearch(symbols, word_sep=word_sep, lexicon=lexicon, lm=args.lm, config=config)
 
 
+def _check_rescoring(args: argparse.Namespace) -> None:
+    """Fill the rescoring defaults; refuse rescoring options without --rescore-lm (they would do nothing)."""
+    from toolkit.errors import UserError
+
+    given = [f for f, v in (("--rescore-weight", args.rescore_weight), ("--rescore-word-score",
+             args.rescore_word_score), ("--nbest", args.nbest)) if v is not None]  # fmt: skip
+    if given and not args.rescore_lm:
+        raise UserError(f"{', '.join(given)} only apply to n-best rescoring: add --rescore-lm LM, or leave them out")
+    args.rescore_weight = 0.5 if args.rescore_weight is None else args.rescore_weight
+    args.rescore_word_score = 0.0 if args.rescore_word_score is None else args.rescore_word_score
+    args.nbest = 100 if args.nbest is None else args.nbest
+
+
 def _rescorer(args: argparse.Namespace, search):
     """The beam search wrapped in n-best rescoring by --rescore-lm."""
     from toolkit.decode.rescore import NBestRescorer
@@ -189,6 +198,7 @@ def run(args: argparse.Namespace) -> int:
 
     if len(args.model) > 1 and args.set_name and not args.exp_dir:
         raise UserError("--set with several --model: name the folder for the ensemble's scores with --exp-dir")
+    _check_rescoring(args)
     models = [load_asr_model(m, args.device) for m in args.model]
     if len(models) == 1:
         model = models[0]
