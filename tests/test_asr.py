@@ -147,7 +147,7 @@ def test_fit_then_decode_files_folder_and_manifest(tmp_path, capsys):
     assert main(args) == 2  # a usage error
     assert "add --beam" in capsys.readouterr().err
     assert main(["decode", "--model", str(exp), str(tmp_path / "test.jsonl"), "--beam", "4", "--nbest", "4"]) == 2
-    assert "--nbest only apply to n-best rescoring" in capsys.readouterr().err
+    assert "--nbest: options of n-best rescoring" in capsys.readouterr().err
 
     # a blank penalty no blank can pay: greedy decoding as if the model had no blank
     out = tmp_path / "no_blank.txt"

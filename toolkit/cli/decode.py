@@ -169,7 +169,7 @@ def _check_rescoring(args: argparse.Namespace) -> None:
     given = [f for f, v in (("--rescore-weight", args.rescore_weight), ("--rescore-word-score",
              args.rescore_word_score), ("--nbest", args.nbest)) if v is not None]  # fmt: skip
     if given and not args.rescore_lm:
-        raise UserError(f"{', '.join(given)} only apply to n-best rescoring: add --rescore-lm LM, or leave them out")
+        raise UserError(f"{', '.join(given)}: options of n-best rescoring; add --rescore-lm LM, or leave them out")
     args.rescore_weight = 0.5 if args.rescore_weight is None else args.rescore_weight
     args.rescore_word_score = 0.0 if args.rescore_word_score is None else args.rescore_word_score
     args.nbest = 100 if args.nbest is None else args.nbest
