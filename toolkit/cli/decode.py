@@ -7,6 +7,9 @@ import sys
 from pathlib import Path
 
 COMMAND = "decode"
+# n-best rescoring options: None on the command line means "not given" (refused without --rescore-lm)
+RESCORING_DEFAULTS = {"rescore_weight": 0.5, "rescore_word_score": 0.0, "nbest": 100}
+
 HELP = "transcribe audio (files, folders, manifests) with a trained CTC model; scores sets that have references"
 
 
@@ -58,9 +61,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="a recur LM (experiment folder or .ckpt) that re-ranks the beam search's n-best list: "
         "first-pass score + --rescore-weight x the LM's sentence log-probability",
     )
-    parser.add_argument("--rescore-weight", type=float, help="weight of --rescore-lm's log-probability (default 0.5)")
-    parser.add_argument("--rescore-word-score", type=float, help="score per word added in rescoring (default 0)")
-    parser.add_argument("--nbest", type=int, help="hypotheses kept for --rescore-lm (default 100)")
+    d = RESCORING_DEFAULTS
+    parser.add_argument(
+        "--rescore-weight", type=float, help=f"weight of --rescore-lm's log-probability (default {d['rescore_weight']})"
+    )
+    parser.add_argument(
+        "--rescore-word-score",
+        type=float,
+        help=f"score per word added in rescoring (default {d['rescore_word_score']:g})",
+    )
+    parser.add_argument("--nbest", type=int, help=f"hypotheses kept for --rescore-lm (default {d['nbest']})")
     parser.add_argument(
         "--set",
         dest="set_name",
@@ -133,7 +143,7 @@ def _build_decoder(args: argparse.Namespace, model, exp_dir: Path | None):
         args.beam_tokens,
         lm_weight=args.lm_weight,
         word_score=args.word_score,
-        nbest=args.nbest if args.rescore_lm else 1,  # set by _check_rescoring
+        nbest=args.nbest if args.rescore_lm else 1,
     )
     if args.lm and (Path(args.lm).is_dir() or Path(args.lm).suffix == ".ckpt"):
         from toolkit.tasks.lm_eval import load_lm
@@ -166,13 +176,13 @@ def _check_rescoring(args: argparse.Namespace) -> None:
     """Fill the rescoring defaults; refuse rescoring options without --rescore-lm (they would do nothing)."""
     from toolkit.errors import UserError
 
-    given = [f for f, v in (("--rescore-weight", args.rescore_weight), ("--rescore-word-score",
-             args.rescore_word_score), ("--nbest", args.nbest)) if v is not None]  # fmt: skip
+    given = [key for key in RESCORING_DEFAULTS if getattr(args, key) is not None]
     if given and not args.rescore_lm:
-        raise UserError(f"{', '.join(given)}: options of n-best rescoring; add --rescore-lm LM, or leave them out")
-    args.rescore_weight = 0.5 if args.rescore_weight is None else args.rescore_weight
-    args.rescore_word_score = 0.0 if args.rescore_word_score is None else args.rescore_word_score
-    args.nbest = 100 if args.nbest is None else args.nbest
+        flags = ", ".join("--" + key.replace("_", "-") for key in given)
+        raise UserError(f"{flags}: options of n-best rescoring; add --rescore-lm LM, or leave them out")
+    for key, value in RESCORING_DEFAULTS.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
 
 
 def _rescorer(args: argparse.Namespace, search):
@@ -246,14 +256,13 @@ def run(args: argparse.Namespace) -> int:
         out_dir = (exp_dir / "decode") if exp_dir else Path(args.out or "./x").parent / "decode"
         if not args.set_name:
             out_dir = out_dir / "adhoc"
-        lm_tag = ""
+        tag = name + (f"_beam{args.beam}" if args.beam else "")
         if args.lm:
-            lm_tag = "_kenlm" if Path(args.lm).suffix in (".arpa", ".bin") else "_rnnlm"
+            tag += "_kenlm" if Path(args.lm).suffix in (".arpa", ".bin") else "_rnnlm"
         if args.rescore_lm:
-            lm_tag += "_rescored"
+            tag += "_rescored"
         if args.blank_penalty:
-            lm_tag += f"_bp{args.blank_penalty:g}"
-        tag = f"{name}" + (f"_beam{args.beam}" if args.beam else "") + lm_tag
+            tag += f"_bp{args.blank_penalty:g}"
         # utterances that could not be read still count: as deletions of their whole reference
         refs.update({u.id: norm(u.ref) for u in utterances if u.id in bad and u.ref is not None})
         figures = write_scoring(refs, {r.id: r.text for r in results}, out_dir / tag, name=tag)
