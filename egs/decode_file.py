@@ -1,19 +1,19 @@
 """Transcribe audio files with a trained CTC model (what `recur decode` does, from Python).
 
-python egs/decode_file.py exp/fsdd/res_indrnn some.wav other.flac
+python egs/decode_file.py exp/fsdd/res_indrnn some.wav other.flac [--beam 8]
 """
 
 import sys
 
-from toolkit.decode.transcribe import expand_inputs, load_asr_model, transcribe
+import toolkit
 
 if __name__ == "__main__":
-    if len(sys.argv) < 3:
-        sys.exit("usage: python egs/decode_file.py EXP_DIR_OR_CKPT AUDIO...")
-    model = load_asr_model(sys.argv[1])
-    results, timing = transcribe(
-        model, expand_inputs(sys.argv[2:]), on_error=lambda u, msg: print("skipped:", msg), progress=False
-    )
-    for r in results:
+    args = [a for a in sys.argv[1:] if a != "--beam"]
+    if len(args) < 2:
+        sys.exit("usage: python egs/decode_file.py EXP_DIR_OR_CKPT AUDIO... [--beam 8]")
+    beam = 8 if "--beam" in sys.argv else 0
+    model = toolkit.load(args[0])
+    result = model.transcribe(args[1:], beam=beam, on_error=lambda uid, why: print("skipped:", why))
+    for r in result:
         print(f"{r.id}\t{r.text}")
-    print(f"real-time factor {timing['rtf']:.3f}")
+    print(f"real-time factor {result.rtf:.3f}")

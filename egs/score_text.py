@@ -6,12 +6,13 @@ python egs/score_text.py exp/synth/lm/char_lstm "the cat sat on the mat" "mat th
 import math
 import sys
 
-from toolkit.tasks.lm_eval import load_lm, score_text
+import toolkit
 
 if __name__ == "__main__":
     if len(sys.argv) < 3:
         sys.exit("usage: python egs/score_text.py LM_EXP_DIR_OR_CKPT SENTENCE...")
-    model = load_lm(sys.argv[1])
+    lm = toolkit.load(sys.argv[1])
     for sentence in sys.argv[2:]:
-        s = score_text(model, [sentence], progress=False)
+        s = lm.score([sentence])
         print(f"{s.nll / math.log(2):8.2f} bits  {sentence}")
+    print(f"perplexity of all of them as one text: {lm.perplexity(sys.argv[2:]):.2f}")

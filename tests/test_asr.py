@@ -9,12 +9,13 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from toolkit.api import load_task
 from toolkit.cli.main import main
 from toolkit.data.dataset import compute_cmvn
 from toolkit.data.manifest import write_manifest
 from toolkit.data.tokenizer import train_tokenizer
 from toolkit.decode import greedy_ctc
-from toolkit.decode.transcribe import expand_inputs, load_asr_model, transcribe
+from toolkit.decode.transcribe import expand_inputs, transcribe
 from toolkit.train.cli import fit
 
 WORDS = {"ab": 300.0, "ba": 700.0, "aa": 1200.0}
@@ -154,7 +155,7 @@ def test_fit_then_decode_files_folder_and_manifest(tmp_path, capsys):
     assert main(["decode", "--model", str(exp), str(tmp_path / "test.jsonl"), "--set", "test",
                  "--blank-penalty", "1e4", "--out", str(out)]) == 0  # fmt: skip
     assert (exp / "decode/test_bp10000/recogs.txt").is_file()
-    model = load_asr_model(str(exp))
+    model = load_task(str(exp), expect="asr")
 
     def without_blank(log_probs, lengths):
         masked = torch.cat([torch.full_like(log_probs[..., :1], -float("inf")), log_probs[..., 1:]], dim=-1)

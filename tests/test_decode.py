@@ -245,12 +245,12 @@ def test_word_tokens_are_joined_with_spaces():
 def test_lexicon_for_a_model_without_a_word_separator(tmp_path):
     """A char model trained on one-word utterances (FSDD) has no space to emit: its lexicon spells
     words without the separator, or no word could ever be completed."""
-    from toolkit.cli.decode import _spelling
+    from toolkit.api.decoding import spelling
     from toolkit.data.tokenizer import train_tokenizer
 
     tok = train_tokenizer("char", ["cat", "cab"])
     assert " " not in tok.symbols
-    lexicon = write_lexicon(["cab", "cat", "tab"], tmp_path / "lexicon.txt", _spelling(tok, tok.symbols))
+    lexicon = write_lexicon(["cab", "cat", "tab"], tmp_path / "lexicon.txt", spelling(tok, tok.symbols))
     assert lexicon.read_text().splitlines()[0] == "cab\tc a b"
     arpa = NGramLM(["cab", "cat", "tab"], order=2).write_arpa(tmp_path / "lm.arpa")
     frames = []

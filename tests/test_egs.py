@@ -45,4 +45,5 @@ def test_train_lm_then_score_text(tmp_path):
     trainer.strategy.connect(model)
     trainer.save_checkpoint(ckpt)
     out = run("score_text.py", str(ckpt), "the cat sat", "sat cat the")
-    assert len(out.splitlines()) == 2 and all("bits" in line for line in out.splitlines())
+    lines = out.splitlines()
+    assert len(lines) == 3 and all("bits" in line for line in lines[:2]) and "perplexity" in lines[2]

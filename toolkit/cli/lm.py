@@ -10,7 +10,11 @@ HELP = "language models: 'eval' (perplexity, BPC, per-sentence scores) and 'samp
 
 def configure(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="lm_command", metavar="ACTION", required=True)
-    ev = sub.add_parser("eval", help="perplexity / bits per character of a text file")
+    ev = sub.add_parser(
+        "eval",
+        help="perplexity / bits per character of a text file",
+        description="Perplexity (and bits per character) of a text under a trained recur language model.",
+    )
     ev.add_argument("--model", required=True, help="experiment folder or .ckpt of a language model")
     ev.add_argument(
         "--text", required=True, help="text file, one sentence per line, or a manifest (.jsonl: its transcripts)"
@@ -21,7 +25,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     ev.add_argument("--dynamic-decay", type=float, default=0.0, help="dynamic evaluation decay to the weights")
     ev.add_argument("--set", dest="set_name", help="record the figures in <model>/metrics.json under this name")
     ev.add_argument("--device", default="cpu")
-    sa = sub.add_parser("sample", help="generate text")
+    sa = sub.add_parser(
+        "sample", help="generate text", description="Sample text from a trained recur language model."
+    )
     sa.add_argument("--model", required=True, help="experiment folder or .ckpt of a language model")
     sa.add_argument("--prompt", default="", help="text to continue")
     sa.add_argument("--max-tokens", type=int, default=100)
@@ -34,26 +40,26 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from toolkit.api import LanguageModel, load_task
     from toolkit.data.lm import read_texts
-    from toolkit.tasks.lm_eval import load_lm, sample, score_text, write_sentence_scores
+    from toolkit.tasks.lm_eval import write_sentence_scores
+    from toolkit.train.metrics_file import update_final
 
-    model = load_lm(args.model, args.device)
+    lm = LanguageModel(load_task(args.model, args.device, expect="lm"), source=args.model)
     if args.lm_command == "sample":
         for i in range(args.num):
-            print(sample(model, args.prompt, args.max_tokens, args.temperature, args.seed + i))
+            print(lm.sample(args.prompt, args.max_tokens, args.temperature, args.seed + i))
         return 0
     lines = read_texts(args.text)
-    score = score_text(model, lines, args.bptt, args.dynamic_lr, args.dynamic_decay)
-    print(eval_summary(args.text, score, model.per_char))
+    score = lm.score(lines, args.bptt, args.dynamic_lr, args.dynamic_decay, progress=True)
+    print(eval_summary(args.text, score, lm.per_char))
     if args.scores:
         write_sentence_scores(args.scores, lines, score)
     if args.set_name and Path(args.model).is_dir():
-        from toolkit.decode.transcribe import update_metrics
-
         figures = {f"{args.set_name}/ppl": score.ppl, f"{args.set_name}/oov": score.oov}
-        if model.per_char:
+        if lm.per_char:
             figures[f"{args.set_name}/bpc"] = score.bits_per_token
-        update_metrics(Path(args.model), figures)
+        update_final(args.model, figures)
     return 0
 
 

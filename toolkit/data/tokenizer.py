@@ -2,7 +2,8 @@
 
 Every tokenizer shares the first ids: 0 ``<blank>`` (CTC blank and padding), 1 ``<unk>``, 2 ``<eos>``.
 A tokenizer is saved as ``tokenizer.json`` (plus ``tokenizer.model`` for sentencepiece) in the
-experiment folder and loaded back from it with ``load_tokenizer``.
+experiment folder and loaded back from it with ``load_tokenizer``. ``to_state`` / ``tokenizer_from_state``
+give the same contents as one plain dict, which a checkpoint carries so a model needs no tokenizer folder.
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ class Tokenizer:
     def _config(self) -> dict:
         return {"kind": self.kind, "lowercase": self.lowercase, "remove_punct": self.remove_punct}
 
+    def to_state(self) -> dict:
+        """Everything that defines the tokenizer, as plain values (see :func:`tokenizer_from_state`)."""
+        return self._config()
+
     def save(self, folder: str | os.PathLike) -> Path:
         raise NotImplementedError
 
@@ -90,9 +95,12 @@ class SymbolTokenizer(Tokenizer):
     def unknown(self, text: str) -> list[str]:
         return sorted({s for s in self.split(text) if s not in self.index})
 
+    def to_state(self) -> dict:
+        return {**self._config(), "symbols": self.symbols}
+
     def save(self, folder: str | os.PathLike) -> Path:
         path = Path(folder) / "tokenizer.json"
-        write_json(path, {**self._config(), "symbols": self.symbols})
+        write_json(path, self.to_state())
         return path
 
 
@@ -162,6 +170,9 @@ class SentencePieceTokenizer(Tokenizer):
     def index(self) -> dict[str, int]:
         """Piece text -> id (the inverse of ``symbols``)."""
         return {s: i for i, s in enumerate(self.symbols)}
+
+    def to_state(self) -> dict:
+        return {**self._config(), "model_proto": self.proto}
 
     def save(self, folder: str | os.PathLike) -> Path:
         folder = Path(folder)
@@ -241,14 +252,25 @@ def load_tokenizer(path: str | os.PathLike) -> Tokenizer:
         raise UserError(f"tokenizer {path} not found: train one first (the tokenizer stage)") from None
     except (json.JSONDecodeError, KeyError, TypeError) as err:
         raise UserError(f"tokenizer {path} is unreadable ({err}); delete it and train again") from None
-    opts = {"lowercase": bool(cfg.get("lowercase")), "remove_punct": bool(cfg.get("remove_punct"))}
-    if kind in ("char", "word"):
-        return SymbolTokenizer(cfg["symbols"], kind, **opts)
-    if kind == "byte":
-        return ByteTokenizer()
     if kind in ("bpe", "unigram"):
         model = path.parent / cfg.get("model", "tokenizer.model")
         if not model.is_file():
             raise UserError(f"sentencepiece model {model} is missing beside {path}; train the tokenizer again")
-        return SentencePieceTokenizer(model.read_bytes(), kind, **opts)
-    raise UserError(f"{path}: unknown tokenizer kind {kind!r}")
+        cfg = {**cfg, "model_proto": model.read_bytes()}
+    return tokenizer_from_state(cfg, str(path))
+
+
+def tokenizer_from_state(state: dict, where: str = "checkpoint") -> Tokenizer:
+    """The tokenizer that ``Tokenizer.to_state`` described (``where`` names its source in errors)."""
+    kind = state.get("kind")
+    opts = {"lowercase": bool(state.get("lowercase")), "remove_punct": bool(state.get("remove_punct"))}
+    try:
+        if kind in ("char", "word"):
+            return SymbolTokenizer(state["symbols"], kind, **opts)
+        if kind == "byte":
+            return ByteTokenizer()
+        if kind in ("bpe", "unigram"):
+            return SentencePieceTokenizer(state["model_proto"], kind, **opts)
+    except (KeyError, TypeError, ValueError) as err:
+        raise UserError(f"{where}: the tokenizer is unreadable ({err})") from None
+    raise UserError(f"{where}: unknown tokenizer kind {kind!r}")

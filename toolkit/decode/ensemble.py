@@ -21,11 +21,6 @@ from toolkit.errors import UserError
 FUSIONS = ("prob", "logprob")
 
 
-def _tokenizer_signature(tokenizer) -> tuple:
-    # _config: kind and normalisation; symbols: the token table itself
-    return (tokenizer.vocab_size, getattr(tokenizer, "symbols", None), tokenizer._config())
-
-
 class CTCEnsemble(nn.Module):
     """Several CTC models as one: ``forward`` returns their fused log-posteriors.
 
@@ -47,7 +42,7 @@ class CTCEnsemble(nn.Module):
         first = models[0]
         for i, m in enumerate(models[1:], start=2):
             for what, a, b in (
-                ("tokenizer", _tokenizer_signature(first.tokenizer), _tokenizer_signature(m.tokenizer)),
+                ("tokenizer", first.tokenizer.to_state(), m.tokenizer.to_state()),
                 ("feat_dim", first.hparams.feat_dim, m.hparams.feat_dim),
                 ("sampling rate", first.sampling_rate, m.sampling_rate),
                 (

@@ -1,16 +1,11 @@
-"""Decode audio with a trained CTC model: inputs (files, folders, manifests) -> transcripts, RTF, scores.
-
-Used by ``recur decode`` and by the Python API::
-
-    from toolkit.decode.transcribe import load_asr_model, transcribe_files
-    model = load_asr_model("exp/fsdd/res_indrnn")
-    results = transcribe_files(model, ["a.wav", "b.flac"])
+"""The decoding loop: utterances (files, folders, manifests, waveforms) -> a CTC model's log-probabilities
+-> transcripts, with timing. The model is any module mapping raw fbank to CTC log-probabilities with
+``hparams.feat_dim``, ``sampling_rate`` and ``tokenizer`` (a ``CTCTask``, an ensemble); loading one is
+``toolkit.load``'s job (``toolkit.api``), not this module's.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -26,11 +21,16 @@ MANIFEST_SUFFIXES = {".jsonl", ".json"}
 
 @dataclass
 class Utterance:
+    """One thing to decode: an audio file (``path``, optionally a segment of it) or a waveform in memory
+    (``wave`` (samples,) or (channels, samples) at ``sampling_rate``; ``path`` then only names it)."""
+
     id: str
     path: str
     ref: str | None = None
     offset: float = 0.0
     duration: float | None = None
+    wave: Tensor | None = None
+    sampling_rate: int | None = None
 
 
 @dataclass
@@ -39,14 +39,6 @@ class Result:
     text: str
     ref: str | None
     seconds: float
-
-
-def load_asr_model(model: str | os.PathLike, device: str = "cpu"):
-    """The CTC model of an experiment folder or checkpoint, in evaluation mode on ``device``."""
-    from toolkit.tasks.asr import CTCTask
-    from toolkit.train.loading import load_task
-
-    return load_task(CTCTask, model, device, "CTC model")
 
 
 def expand_inputs(inputs: Sequence[str]) -> list[Utterance]:
@@ -101,7 +93,7 @@ def transcribe(
     """
     from tqdm import tqdm
 
-    from toolkit.data.audio import BadAudio, read_audio
+    from toolkit.data.audio import BadAudio
     from toolkit.data.features import Fbank
 
     hp = model.hparams
@@ -127,7 +119,7 @@ def transcribe(
 
     for utt in tqdm(utterances, desc="decode", unit="utt", disable=not progress, file=sys.stderr):
         try:
-            wave, sr = read_audio(utt.path, fbank.sampling_rate, utt.offset, utt.duration)
+            wave, sr = _waveform(utt, fbank.sampling_rate)
         except BadAudio as err:
             (on_error or (lambda u, m: None))(utt, str(err))
             continue
@@ -145,11 +137,15 @@ def transcribe(
     return results, {"audio_s": audio_s, "elapsed_s": elapsed, "rtf": elapsed / audio_s if audio_s else 0.0}
 
 
-def update_metrics(exp_dir: Path, figures: dict[str, float]) -> None:
-    """Merge decoding figures into ``<exp_dir>/metrics.json`` ``final`` (atomically)."""
-    from toolkit.data.io import write_json
+def _waveform(utt: Utterance, rate: int) -> tuple[Tensor, int]:
+    """The utterance's mono waveform at ``rate`` (read from its file, or its in-memory samples resampled)."""
+    from toolkit.data.audio import BadAudio, read_audio, resample
 
-    path = exp_dir / "metrics.json"
-    data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    data.setdefault("final", {}).update(figures)
-    write_json(path, data)
+    if utt.wave is None:
+        return read_audio(utt.path, rate, utt.offset, utt.duration)
+    wave = torch.as_tensor(utt.wave, dtype=torch.float32)
+    if wave.dim() == 2:
+        wave = wave.mean(0)  # (channels, samples) -> mono
+    if wave.dim() != 1 or not utt.sampling_rate or utt.sampling_rate <= 0:
+        raise BadAudio(f"{utt.id}: a waveform must be (samples,) or (channels, samples) with its sampling rate")
+    return (resample(wave, utt.sampling_rate, rate) if utt.sampling_rate != rate else wave), rate

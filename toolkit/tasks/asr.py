@@ -7,7 +7,6 @@ normalises and augments them so a checkpoint carries its own CMVN and decodes ra
 
 from __future__ import annotations
 
-import os
 from typing import Any, Literal
 
 import torch
@@ -21,9 +20,10 @@ from torchmetrics.text import CharErrorRate, WordErrorRate
 import toolkit.nn as rnn
 from toolkit.data.cmvn import GlobalCMVN
 from toolkit.data.features import SpecAugment
-from toolkit.data.tokenizer import Tokenizer, load_tokenizer
+from toolkit.data.tokenizer import Tokenizer
 from toolkit.decode.greedy import greedy_ctc
 from toolkit.nn.subsampling import build_subsampling
+from toolkit.train.artefact import embed_artefact, resolve_tokenizer
 from toolkit.train.optim import build_optimizer
 
 STAGES = ("train", "val", "test")
@@ -34,8 +34,10 @@ class CTCTask(LightningModule):
     """CTC acoustic model over a char or sentencepiece tokenizer (output 0 is the blank).
 
     Args:
-        tokenizer: folder of a saved tokenizer (``toolkit.data.tokenizer``); index 0 must be the blank.
-        cmvn: global CMVN statistics (JSON from the stats stage), stored in the checkpoint.
+        tokenizer: folder of a saved tokenizer (``toolkit.data.tokenizer``), or the tokenizer itself
+            (as ``toolkit.load`` passes it); index 0 must be the blank. Stored inside the checkpoint.
+        cmvn: global CMVN statistics (JSON from the stats stage); they become buffers of the model, so
+            the checkpoint carries them (``None`` when loading: the weights hold them).
         feat_dim: fbank bins.
         encoder, hidden_size, num_layers, bidirectional, dropout, encoder_opts: the encoder,
             ``toolkit.nn.build(encoder, ...)``; ``param_budget`` picks the width for a given
@@ -50,7 +52,7 @@ class CTCTask(LightningModule):
 
     def __init__(
         self,
-        tokenizer: str,
+        tokenizer: str | Tokenizer,
         cmvn: str | None = None,
         feat_dim: int = 80,
         encoder: str = "res_indrnn",
@@ -73,12 +75,10 @@ class CTCTask(LightningModule):
         sampling_rate: int = 16000,
     ):
         super().__init__()
-        # absolute paths, so a checkpoint decodes from any working directory
-        tokenizer = os.path.abspath(tokenizer)
-        cmvn = os.path.abspath(cmvn) if cmvn else None
-        self.save_hyperparameters()
+        # the tokenizer travels inside the checkpoint (on_save_checkpoint), never as a path
+        self.save_hyperparameters(ignore=["tokenizer"])
         self.sampling_rate = sampling_rate
-        self.tokenizer: Tokenizer = load_tokenizer(tokenizer)
+        self.tokenizer: Tokenizer = resolve_tokenizer(tokenizer)
         vocab = self.tokenizer.vocab_size
         self.cmvn = GlobalCMVN.load(cmvn) if cmvn else GlobalCMVN(torch.zeros(feat_dim), torch.ones(feat_dim))
         if self.cmvn.mean.numel() != feat_dim:
@@ -183,6 +183,9 @@ class CTCTask(LightningModule):
 
     def test_step(self, batch, batch_idx: int) -> None:
         self.step(batch, "test")
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        embed_artefact(checkpoint, "asr", self.tokenizer)
 
     def configure_optimizers(self) -> dict:
         h = self.hparams

@@ -8,7 +8,6 @@ total NLL in bits over the predicted characters (for character tokenizers).
 from __future__ import annotations
 
 import math
-import os
 from typing import Any
 
 import torch
@@ -18,9 +17,10 @@ from torch import Tensor, nn
 from torchmetrics import SumMetric
 
 import toolkit.nn as rnn
-from toolkit.data.tokenizer import Tokenizer, load_tokenizer
+from toolkit.data.tokenizer import Tokenizer
 from toolkit.nn.base import State, detach_state, length_mask, shared_dropout
 from toolkit.nn.regularization import apply_weight_dropout, embedding_dropout
+from toolkit.train.artefact import embed_artefact, resolve_tokenizer
 from toolkit.train.optim import build_optimizer
 
 STAGES = ("train", "val", "test")
@@ -30,7 +30,8 @@ class LMTask(LightningModule):
     """Recurrent language model over a saved tokenizer.
 
     Args:
-        tokenizer: folder of a saved tokenizer (word, char, bpe, ...).
+        tokenizer: folder of a saved tokenizer (word, char, bpe, ...), or the tokenizer itself (as
+            ``toolkit.load`` passes it); stored inside the checkpoint.
         encoder, hidden_size, num_layers, encoder_opts, param_budget: the encoder,
             ``toolkit.nn.build(encoder, embed_size, hidden_size, num_layers, **encoder_opts)``;
             ``param_budget`` picks the width for a given encoder size.
@@ -48,7 +49,7 @@ class LMTask(LightningModule):
 
     def __init__(
         self,
-        tokenizer: str,
+        tokenizer: str | Tokenizer,
         encoder: str = "lstm",
         hidden_size: int = 256,
         num_layers: int = 2,
@@ -70,9 +71,9 @@ class LMTask(LightningModule):
         report_bpc: bool | None = None,
     ):
         super().__init__()
-        tokenizer = os.path.abspath(tokenizer)
-        self.save_hyperparameters()
-        self.tokenizer: Tokenizer = load_tokenizer(tokenizer)
+        # the tokenizer travels inside the checkpoint (on_save_checkpoint), never as a path
+        self.save_hyperparameters(ignore=["tokenizer"])
+        self.tokenizer: Tokenizer = resolve_tokenizer(tokenizer)
         vocab = self.tokenizer.vocab_size
         opts = dict(encoder_opts or {})
         embed = embed_size or hidden_size
@@ -190,6 +191,9 @@ class LMTask(LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._epoch_figures("test")
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        embed_artefact(checkpoint, "lm", self.tokenizer)
 
     def configure_optimizers(self) -> dict:
         h = self.hparams

@@ -14,14 +14,6 @@ import torch.nn.functional as F
 
 from toolkit.errors import UserError
 from toolkit.nn.base import detach_state
-from toolkit.train.loading import load_task
-
-
-def load_lm(model: str | os.PathLike, device: str = "cpu"):
-    """The LMTask of an experiment folder or checkpoint, in evaluation mode."""
-    from toolkit.tasks.lm import LMTask
-
-    return load_task(LMTask, model, device, "language model")
 
 
 @dataclass

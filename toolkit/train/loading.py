@@ -1,4 +1,4 @@
-"""Finding and loading a trained task from an experiment folder or a checkpoint file."""
+"""Finding the checkpoint of an experiment folder (loading it is ``toolkit.api``'s job)."""
 
 from __future__ import annotations
 
@@ -17,13 +17,3 @@ def find_checkpoint(model: str | os.PathLike) -> Path:
         if (path / "checkpoints" / name).is_file():
             return path / "checkpoints" / name
     raise UserError(f"--model {model}: no checkpoint (expected {path}/checkpoints/best.ckpt or a .ckpt file)")
-
-
-def load_task(task_class: type, model: str | os.PathLike, device: str = "cpu", what: str = "model"):
-    """``task_class`` restored from ``model`` (see :func:`find_checkpoint`), in evaluation mode on ``device``."""
-    ckpt = find_checkpoint(model)
-    try:
-        task = task_class.load_from_checkpoint(ckpt, map_location=device, weights_only=False)
-    except (KeyError, TypeError) as err:
-        raise UserError(f"{ckpt} is not a checkpoint of a {what} ({err})") from None
-    return task.eval().to(device)

@@ -19,9 +19,11 @@ them on instead of starting its clocks and curves again.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -222,3 +224,12 @@ def _jsonable(value: Any) -> bool:
     if isinstance(value, dict):
         return all(isinstance(k, str) and _jsonable(v) for k, v in value.items())
     return False
+
+
+def update_final(exp_dir: str | os.PathLike, figures: dict[str, float]) -> None:
+    """Merge figures measured after training (decoding, LM evaluation) into ``<exp_dir>/metrics.json``
+    ``final``, atomically; the one writer of that file besides the training callback."""
+    path = Path(exp_dir) / "metrics.json"
+    data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    data.setdefault("final", {}).update(figures)
+    write_json(path, data)
