@@ -171,3 +171,35 @@ def test_metrics_json_records_named_sets_through_the_api(trained, tmp_path):
     assert tag == "test_beam2" and (folder / "errs.txt").is_file()
     final = json.loads((copied / "metrics.json").read_text())["final"]
     assert final["test_beam2/wer"] == pytest.approx(result.wer) == figures["wer"]
+
+
+def test_references_beside_the_audio_or_in_a_file_are_scored(trained, tmp_path, capsys):
+    root, exp, _ = trained
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    entries = [json.loads(line) for line in (root / "test.jsonl").read_text().splitlines()]
+    for e in entries[:2]:
+        shutil.copy(e["audio_filepath"], folder / f"{e['id']}.wav")
+        (folder / f"{e['id']}.txt").write_text(e["text"] + "\n")
+    (folder / "gone.wav").symlink_to(tmp_path / "nowhere.wav")  # a broken link: skipped with its reason
+    model = toolkit.load(exp)
+    by_manifest = model.transcribe(str(root / "test.jsonl"))
+    beside = model.transcribe(str(folder))
+    two = {e["id"] for e in entries[:2]}
+    assert set(beside.refs) == two and beside.skipped[0][0] == "gone" and "broken symbolic link" in beside.skipped[0][1]
+    assert beside.texts == [r.text for r in by_manifest if r.id in two]
+    # --ref: Kaldi `text` lines; they take precedence over the .txt files
+    ref = tmp_path / "text"
+    ref.write_text("".join(f"{e['id']} {e['text']} extra\n" for e in entries[:2]))
+    capsys.readouterr()
+    assert main(["decode", "--model", str(exp), str(folder), "--ref", str(ref)]) == 0
+    out, err = capsys.readouterr()
+    assert "skipped" in err and "gone.wav" in err
+    with_ref = model.transcribe(str(folder), references=ref)
+    assert all(text.endswith(" extra") for text in with_ref.refs.values()) and set(with_ref.refs) == two
+    assert f"WER {100 * with_ref.wer:.2f}%" in out
+    # --set with nothing to score against: a warning, not a silent empty score
+    (folder / f"{entries[0]['id']}.txt").unlink()
+    (folder / f"{entries[1]['id']}.txt").unlink()
+    assert main(["decode", "--model", str(exp), str(folder), "--set", "x"]) == 0
+    assert "nothing decoded has a reference" in capsys.readouterr().err

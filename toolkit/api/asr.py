@@ -11,6 +11,7 @@ from typing import Any
 
 from torch import Tensor
 
+from toolkit.data.text import read_references
 from toolkit.decode.scoring import score, write_scoring
 from toolkit.decode.transcribe import Result, Utterance, expand_inputs, transcribe
 from toolkit.train.metrics_file import update_final
@@ -113,15 +114,16 @@ class AcousticModel:
         inputs: Input | Sequence[Input],
         *,
         sampling_rate: int | None = None,
-        references: Mapping[str, str] | None = None,
+        references: Mapping[str, str] | str | os.PathLike | None = None,
         decoder: Callable | None = None,
         batch_seconds: float = 60.0,
         progress: bool = False,
         on_error: Callable[[str, str], None] | None = None,
         **options: Any,
     ) -> Transcription:
-        """Transcribe ``inputs`` (see :meth:`utterances`) and, where references exist (manifests, or
-        ``references`` by id), score them.
+        """Transcribe ``inputs`` (see :meth:`utterances`) and, where references exist, score them:
+        manifest texts, same-stem ``.txt`` files beside audio files, or ``references`` (id -> text, or a
+        TSV / Kaldi ``text`` file), which take precedence.
 
         ``options`` are :class:`DecodeOptions` fields: ``beam``, ``beam_tokens``, ``lm``, ``lm_weight``,
         ``word_score``, ``lexicon``, ``blank_penalty``, ``rescore_lm``, ``rescore_weight``,
@@ -133,6 +135,8 @@ class AcousticModel:
         if decoder is None:
             decoder = self.decoder(settings)
         utts = self.utterances(inputs, sampling_rate)
+        if isinstance(references, (str, os.PathLike)):
+            references = read_references(references)
         if references:
             utts = [replace(u, ref=references[u.id]) if u.id in references else u for u in utts]
         skipped: list[tuple[str, str]] = []

@@ -35,6 +35,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="folder for the scores and metrics.json (default: the --model folder; required to record "
         "an ensemble's scores with --set)",
     )
+    parser.add_argument(
+        "--ref",
+        help="reference transcripts by utterance id (TSV 'id<TAB>text' or Kaldi 'text'); without it, manifests' "
+        "texts and same-stem .txt files beside the audio are the references",
+    )
     parser.add_argument("--out", help="write 'id<TAB>transcript' lines here instead of stdout")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--batch-seconds", type=float, default=60.0, help="audio per forward pass (default 60)")
@@ -125,8 +130,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"recur decode: skipped {message}", file=sys.stderr)
 
     result = model.transcribe(
-        args.inputs, decoder=decoder, batch_seconds=args.batch_seconds, progress=True, on_error=report,
-        blank_penalty=options.blank_penalty,
+        args.inputs, decoder=decoder, references=args.ref, batch_seconds=args.batch_seconds, progress=True,
+        on_error=report, blank_penalty=options.blank_penalty,
     )  # fmt: skip
     lines = "".join(f"{r.id}\t{r.text}\n" for r in result)
     if args.out:
@@ -138,6 +143,12 @@ def run(args: argparse.Namespace) -> int:
         f"{result.elapsed_s:.1f} s, real-time factor {result.rtf:.3f}",
         file=sys.stderr,
     )
+    if args.set_name and not result.refs:
+        print(
+            f"recur decode: warning: --set {args.set_name}: nothing decoded has a reference, so nothing is scored "
+            "(give a manifest, .txt files beside the audio, or --ref FILE)",
+            file=sys.stderr,
+        )
     if result.refs:
         # an ad-hoc decode (no --set) is scored and its files written, but the experiment's
         # metrics.json, which its results table is made from, only takes named sets; its files go

@@ -143,6 +143,8 @@ def read_audio(
             frames = -1 if duration is None else int(round(duration * sr))
             data = f.read(frames, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+        if os.path.islink(path) and not os.path.exists(path):
+            raise BadAudio(f"{path}: broken symbolic link (to {os.readlink(path)})") from None
         if not os.path.isfile(path):
             raise BadAudio(f"{path}: missing file") from None
         raise BadAudio(f"{path}: unreadable ({_short(err)})") from None

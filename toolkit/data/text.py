@@ -6,6 +6,8 @@ import os
 import re
 import unicodedata
 
+from toolkit.errors import UserError
+
 _PUNCT = re.compile(r"[^\w\s'<>]|_", re.UNICODE)
 
 
@@ -45,3 +47,17 @@ def read_transcript(path: str | os.PathLike) -> str:
     if not text:
         raise ValueError("empty transcript")
     return text
+
+
+def read_references(path: str | os.PathLike) -> dict[str, str]:
+    """Reference transcripts by utterance id from ``id<TAB>text`` (TSV) or Kaldi ``text`` (``id text``)
+    lines; blank lines are skipped, a line with an id and no text is an empty reference."""
+    lines, bad = read_lines(path)
+    if bad:
+        raise UserError(f"{path}: line {bad[0][0]} is not UTF-8 text ({bad[0][1]})")
+    refs: dict[str, str] = {}
+    for line in lines:
+        if line.strip():
+            uid, _, text = line.strip().partition("\t") if "\t" in line else line.strip().partition(" ")
+            refs[uid.strip()] = text.strip()
+    return refs

@@ -42,27 +42,44 @@ class Result:
 
 
 def expand_inputs(inputs: Sequence[str]) -> list[Utterance]:
-    """Audio files, folders (searched recursively for audio) and manifests, in the order given."""
+    """Audio files, folders (searched recursively for audio) and manifests, in the order given.
+
+    An audio file's reference is its manifest text, or a same-stem ``.txt`` file beside it. A folder
+    entry that cannot be read (a broken link, no permission) is kept, so decoding reports it skipped
+    with its reason rather than dropping it silently.
+    """
     from toolkit.data.manifest import read_manifest
 
     out: list[Utterance] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+            files = sorted(
+                p for p in path.rglob("*") if (p.is_file() or p.is_symlink()) and p.suffix.lower() in AUDIO_SUFFIXES
+            )
             if not files:
                 print(f"recur decode: warning: no audio files in {path}", file=sys.stderr)
-            out += [Utterance(str(p.relative_to(path).with_suffix("")), str(p)) for p in files]
+            out += [Utterance(str(p.relative_to(path).with_suffix("")), str(p), _text_beside(p)) for p in files]
         elif path.suffix.lower() in MANIFEST_SUFFIXES:
             for e in read_manifest(path):
                 dur = float(e["duration"]) if "offset" in e else None
                 out.append(Utterance(e["id"], e["audio_filepath"], e["text"], float(e.get("offset", 0.0)), dur))
         else:
-            out.append(Utterance(path.stem, str(path)))  # missing or corrupt files are reported at read time
+            # missing or corrupt files are reported at read time
+            out.append(Utterance(path.stem, str(path), _text_beside(path)))
     ids = [u.id for u in out]
     if len(set(ids)) != len(ids):
         out = [Utterance(u.path, u.path, u.ref, u.offset, u.duration) for u in out]  # fall back to full paths
     return out
+
+
+def _text_beside(audio: Path) -> str | None:
+    """The transcript in ``<stem>.txt`` next to an audio file (a folder of audio + text), if any."""
+    text = audio.with_suffix(".txt")
+    try:
+        return " ".join(text.read_text(encoding="utf-8").split()) if text.is_file() else None
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def lower_blank(log_probs: Tensor, penalty: float, blank: int = 0) -> Tensor:
@@ -114,7 +131,7 @@ def transcribe(
             log_probs, out_lens = model(feats, lengths)
         log_probs = lower_blank(log_probs, blank_penalty, model.tokenizer.blank_id)
         texts = decoder(log_probs, out_lens) if decoder is not None else model.transcribe(log_probs, out_lens)
-        results.extend(Result(u.id, t, u.ref, s) for (u, _, s), t in zip(pending, texts, strict=True))
+        results.extend(Result(u.id, t.strip(), u.ref, s) for (u, _, s), t in zip(pending, texts, strict=True))
         pending.clear()
 
     for utt in tqdm(utterances, desc="decode", unit="utt", disable=not progress, file=sys.stderr):
