@@ -6,37 +6,13 @@ import math
 
 import torch
 from torch import Tensor, nn
-from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from .base import State
+from .bounds import AbsBounded
 from .cell_stack import Cell, CellStack
 from .kernels import check_activation, elementwise_recurrence
 from .norm import NORM_MODES, MaskedBatchNorm
 from .registry import register
-
-_BOUND_ATTR = "_recur_abs_bound"
-_HOOK = None
-
-
-def _clip_after_step(optimizer: torch.optim.Optimizer, args, kwargs) -> None:
-    with torch.no_grad():
-        for group in optimizer.param_groups:
-            for p in group["params"]:
-                bound = getattr(p, _BOUND_ATTR, None)
-                if bound is not None:
-                    p.clamp_(-bound, bound)
-
-
-def bound_parameter(p: nn.Parameter, bound: float) -> None:
-    """Keep ``|p| <= bound`` after every optimiser step, whatever optimiser the user builds.
-
-    The bound rides on the parameter itself; one global optimiser post-step hook (installed once)
-    clips every bounded parameter an optimiser has just updated, so no training loop has to know.
-    """
-    global _HOOK
-    setattr(p, _BOUND_ATTR, bound)
-    if _HOOK is None:
-        _HOOK = register_optimizer_step_post_hook(_clip_after_step)
 
 
 def resolve_u_max(u_max: float | None, gamma: float | None, max_len: int | None) -> float:
@@ -53,13 +29,20 @@ def resolve_u_max(u_max: float | None, gamma: float | None, max_len: int | None)
     return float(u_max)
 
 
-class IndRNNCell(Cell):
-    """One IndRNN layer, one direction: h_t = act(W x_t + b + u ⊙ h_{t-1}).
+class IndRNNCell(Cell, AbsBounded):
+    """One IndRNN layer, one direction: h_t = act(W x_t + b + u ⊙ h_{t-1}), |u| <= u_max.
 
     ``batch_norm="frame"`` normalises W x_t per frame before the activation;
     ``batch_norm="seq"`` normalises the output with statistics over all valid steps;
     ``batch_norm="renorm"`` does so with batch renormalisation (``toolkit.nn.norm.MaskedBatchNorm``).
+
+    The bound ``u_max`` is a plain attribute of the cell: every optimiser step clamps u to it
+    (:mod:`toolkit.nn.bounds`), in copies too, and ``forward`` uses u clamped to it.
+    u is exempt from weight decay (``weight_decay_exempt``): decay would pull it toward 0 and
+    shorten the unit's memory.
     """
+
+    weight_decay_exempt = ("u",)
 
     def __init__(
         self,
@@ -86,7 +69,10 @@ class IndRNNCell(Cell):
         # stack's reversed copies; every other step here is order-free or done by the kernel
         self.walks_backward = batch_norm != "frame"
         self.reset_parameters()
-        bound_parameter(self.u, u_max)
+        self.track_bounds()
+
+    def abs_bounds(self) -> dict[str, float]:
+        return {"u": self.u_max}
 
     def reset_parameters(self) -> None:
         fan_in = self.input.in_features
@@ -125,8 +111,9 @@ class IndRNN(CellStack):
     Building a Longer and Deeper RNN", CVPR.
 
     Args:
-        u_max: bound on |u|, kept after every optimiser step; or give ``gamma`` and ``max_len``
-            for the paper's bound gamma^(1/max_len).
+        u_max: bound on |u|, kept after every optimiser step (also in deep copies, e.g. an EMA
+            or ``AveragedModel``); or give ``gamma`` and ``max_len`` for the paper's bound
+            gamma^(1/max_len).
         u_init: (lo, hi) of the uniform initialisation of u; default U(0, u_max).
         last_layer_u_init: (lo, hi) for the last layer only, e.g. the paper's classifier setting
             (eps^(1/T), gamma^(1/T)).
