@@ -15,8 +15,8 @@ CELL_LAYERS = ["indrnn", "irnn", "rnn_tanh", "lstm", "gru", "minimalrnn", "cfn",
 # options that exercise more than the defaults
 VARIANTS = [
     ("indrnn", {"activation": "tanh"}),
-    ("indrnn", {"batch_norm": "frame"}),
-    ("indrnn", {"batch_norm": "seq"}),
+    ("indrnn", {"norm": "frame"}),
+    ("indrnn", {"norm": "seq"}),
     ("res_indrnn", {"norm": "frame"}),
     ("res_indrnn", {"norm": "renorm"}),
     ("leaky", {"learn_alpha": True}),
@@ -36,10 +36,8 @@ SEQ_NORMS = ("seq", "renorm")  # statistics over every step of the sequence
 
 
 def has_seq_norm(name, opts):
-    return (
-        name in ("res_indrnn", "dense_indrnn") and opts.get("norm", "seq") in SEQ_NORMS
-        or opts.get("batch_norm") in SEQ_NORMS
-    )
+    default = "seq" if name in ("res_indrnn", "dense_indrnn") else None
+    return opts.get("norm", default) in SEQ_NORMS
 
 
 def randomise_norm_stats(layer):
@@ -62,7 +60,7 @@ def test_single_layer_matches_equation(name):
 
 
 @pytest.mark.parametrize(
-    "opts", [{"activation": "tanh"}, {"batch_norm": "frame"}, {"batch_norm": "seq"}, {"batch_norm": "renorm"}]
+    "opts", [{"activation": "tanh"}, {"norm": "frame"}, {"norm": "seq"}, {"norm": "renorm"}]
 )
 def test_indrnn_variants_match_equation(opts):
     layer = make("indrnn", num_layers=1, **opts).double().eval()
@@ -329,6 +327,23 @@ def test_u_bound_survives_pickling_and_weight_dropout(tmp_path):
     assert apply_weight_dropout(layer, 0.1)  # u behind a DropConnect parametrisation
     push_u_outwards(layer)
     assert_u_bounded(layer)
+
+
+def test_norm_is_one_option_name():
+    for name in ("indrnn", "res_indrnn", "dense_indrnn"):
+        assert "norm" in rnn.options(name) and "batch_norm" not in rnn.options(name)
+    torch.manual_seed(0)
+    new = rnn.build("indrnn", 3, 4, 2, norm="seq")
+    torch.manual_seed(0)
+    with pytest.warns(DeprecationWarning, match="'batch_norm' is now called 'norm'"):
+        old = rnn.build("indrnn", 3, 4, 2, batch_norm="seq")
+    assert old.layers[0][0].norm_mode == "seq"
+    x = torch.randn(2, 5, 3)
+    torch.testing.assert_close(old.eval()(x)[0], new.eval()(x)[0])
+    with pytest.raises(ValueError, match="not both"):
+        rnn.build("indrnn", 3, 4, norm="seq", batch_norm="seq")
+    with pytest.raises(ValueError, match="unknown option.*batch_norm"):
+        rnn.build("res_indrnn", 3, 4, batch_norm="seq")
 
 
 def test_indrnn_initialisation_options():
