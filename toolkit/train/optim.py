@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import torch
+from torch import nn
+from torch.nn.utils import parametrize
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -13,9 +15,53 @@ OPTIMIZERS = {
     "rmsprop": torch.optim.RMSprop,
 }
 
+# torch's normalisation layers; toolkit layers declare theirs through ``weight_decay_exempt``
+NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.RMSNorm)
+
+
+def _declared(module: nn.Module, name: str) -> nn.Parameter:
+    if parametrize.is_parametrized(module, name):  # e.g. DropConnect on IndRNN's u: the stored original
+        return module.parametrizations[name].original
+    p = module._parameters.get(name)
+    if p is None:
+        raise ValueError(f"{type(module).__name__}.weight_decay_exempt names {name!r}, which is not its parameter")
+    return p
+
+
+def no_decay_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """The parameters of ``model`` that weight decay must leave alone, in ``model.parameters()`` order:
+
+    * every parameter with at most one dimension: biases, normalisation scales and shifts, and
+      per-unit recurrent weights (IndRNN's u, a leaky unit's leak), which decay would pull toward 0
+      and so shorten the units' memory (Li et al. 2018 exclude u);
+    * every parameter of a torch normalisation layer (``NORM_TYPES``), whatever its shape;
+    * every parameter a module names in its ``weight_decay_exempt`` (a tuple of its own parameter
+      names): ``IndRNNCell`` declares ``u``, ``MaskedBatchNorm`` its weight and bias, so the
+      intent does not rest on shapes alone.
+    """
+    exempt: set[int] = set()
+    for module in model.modules():
+        if isinstance(module, NORM_TYPES):
+            exempt.update(id(p) for p in module.parameters(recurse=False))
+        for name in getattr(module, "weight_decay_exempt", ()):
+            exempt.add(id(_declared(module, name)))
+    return [p for p in model.parameters() if p.dim() <= 1 or id(p) in exempt]
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Two optimiser groups: ``weight_decay`` for the rest, 0 for :func:`no_decay_parameters`.
+    Every parameter of ``model`` lands in exactly one (tied weights once); an empty group is left out."""
+    exempt = {id(p) for p in no_decay_parameters(model)}
+    params = list(model.parameters())
+    groups = [
+        {"params": [p for p in params if id(p) not in exempt], "weight_decay": weight_decay},
+        {"params": [p for p in params if id(p) in exempt], "weight_decay": 0.0},
+    ]
+    return [g for g in groups if g["params"]]
+
 
 def build_optimizer(
-    params: Iterable[torch.nn.Parameter],
+    model: nn.Module | Iterable[torch.nn.Parameter] | Iterable[dict],
     name: str = "adam",
     lr: float = 1e-3,
     weight_decay: float = 0.0,
@@ -26,11 +72,16 @@ def build_optimizer(
     """Lightning's ``configure_optimizers`` answer: an optimiser and, if ``lr_milestones`` (optimiser
     steps) are given, a schedule that multiplies the rate by ``lr_gamma`` at each milestone;
     otherwise, with ``warmup_steps``, a linear warmup to ``lr``.
+
+    ``model``: a module, whose parameters are split by :func:`parameter_groups` (no weight decay on
+    biases, normalisation parameters and per-unit recurrent weights); or parameters / parameter
+    groups, given to the optimiser as they are.
     """
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
     if lr <= 0:
         raise ValueError(f"lr must be positive, got {lr}")
+    params = parameter_groups(model, weight_decay) if isinstance(model, nn.Module) else model
     optimizer = OPTIMIZERS[name](params, lr=lr, weight_decay=weight_decay)
     if not lr_milestones:
         if warmup_steps:
