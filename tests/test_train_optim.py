@@ -120,3 +120,42 @@ def test_parameters_given_as_a_list_keep_one_group():
     w = nn.Parameter(torch.zeros(3))
     optimizer = build_optimizer([w], "adamw", weight_decay=0.01)["optimizer"]
     assert len(optimizer.param_groups) == 1 and optimizer.param_groups[0]["weight_decay"] == 0.01
+
+
+def rates(conf: dict, steps: int) -> list[float]:
+    """The rate each of ``steps`` optimiser steps runs at, stepping the schedule as Lightning does
+    with ``interval: "step"`` (once after every optimiser step)."""
+    optimizer, scheduler = conf["optimizer"], conf["lr_scheduler"]["scheduler"]
+    assert conf["lr_scheduler"]["interval"] == "step"
+    out = []
+    for _ in range(steps):
+        out.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return out
+
+
+def test_warmup_and_milestones_compose():
+    w = nn.Parameter(torch.zeros(2))
+    got = rates(build_optimizer([w], "sgd", lr=2.0, lr_milestones=[8, 5], lr_gamma=0.5, warmup_steps=4), 12)
+    # lr(k) = lr * min(1, (k + 1) / warmup) * gamma ** #{milestones <= k}
+    expected = [2.0 * min(1.0, (k + 1) / 4) * 0.5 ** sum(m <= k for m in (5, 8)) for k in range(12)]
+    assert got == pytest.approx(expected)
+    assert got[0] == pytest.approx(0.5) and got[3] == got[4] == pytest.approx(2.0)  # warmed up
+    assert got[5] == pytest.approx(1.0) and got[8] == got[11] == pytest.approx(0.5)  # decayed twice
+    # a milestone inside the warmup scales the rest of the warmup too
+    got = rates(build_optimizer([w], "sgd", lr=1.0, lr_milestones=[2], lr_gamma=0.1, warmup_steps=5), 7)
+    assert got == pytest.approx([0.2, 0.4, 0.06, 0.08, 0.1, 0.1, 0.1])
+
+
+@pytest.mark.parametrize("warmup, milestones", [(3, None), (0, [2, 4]), (0, None)])
+def test_warmup_or_milestones_alone_unchanged(warmup, milestones):
+    w = nn.Parameter(torch.zeros(2))
+    conf = build_optimizer([w], "sgd", lr=1.0, lr_milestones=milestones, lr_gamma=0.1, warmup_steps=warmup)
+    if not warmup and not milestones:
+        assert "lr_scheduler" not in conf
+        return
+    expected = [min(1.0, (k + 1) / warmup) if warmup else 0.1 ** sum(m <= k for m in milestones) for k in range(6)]
+    assert rates(conf, 6) == pytest.approx(expected)
+    if milestones:  # milestones alone stay a MultiStepLR: checkpoints written with it still resume
+        assert isinstance(conf["lr_scheduler"]["scheduler"], torch.optim.lr_scheduler.MultiStepLR)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 
 import torch
@@ -60,6 +61,13 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return [g for g in groups if g["params"]]
 
 
+def schedule_factor(step: int, warmup_steps: int = 0, milestones: Sequence[int] = (), gamma: float = 0.1) -> float:
+    """The learning rate of optimiser step ``step`` (from 0) over the configured rate:
+    ``min(1, (step + 1) / warmup_steps) * gamma ** (number of milestones <= step)``."""
+    warm = min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else 1.0
+    return warm * gamma ** bisect_right(sorted(milestones), step)
+
+
 def build_optimizer(
     model: nn.Module | Iterable[torch.nn.Parameter] | Iterable[dict],
     name: str = "adam",
@@ -69,18 +77,23 @@ def build_optimizer(
     lr_gamma: float = 0.1,
     warmup_steps: int = 0,
 ) -> dict:
-    """Lightning's ``configure_optimizers`` answer: an optimiser and, if ``lr_milestones`` (optimiser
-    steps) are given, a schedule that multiplies the rate by ``lr_gamma`` at each milestone;
-    otherwise, with ``warmup_steps``, a linear warmup to ``lr``.
+    """Lightning's ``configure_optimizers`` answer: an optimiser and, if asked, a per-step schedule.
 
     ``model``: a module, whose parameters are split by :func:`parameter_groups` (no weight decay on
     biases, normalisation parameters and per-unit recurrent weights); or parameters / parameter
     groups, given to the optimiser as they are.
+
+    Schedule, counted in optimiser steps (the unit every recipe budget is stated in): a linear
+    warmup to ``lr`` over ``warmup_steps``, and the rate multiplied by ``lr_gamma`` at each of
+    ``lr_milestones``; both compose (see :func:`schedule_factor`; milestones count from step 0, so
+    one inside the warmup scales it too).
     """
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
     if lr <= 0:
         raise ValueError(f"lr must be positive, got {lr}")
+    if warmup_steps < 0:
+        raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
     params = parameter_groups(model, weight_decay) if isinstance(model, nn.Module) else model
     optimizer = OPTIMIZERS[name](params, lr=lr, weight_decay=weight_decay)
     if not lr_milestones:
@@ -90,6 +103,14 @@ def build_optimizer(
             return {"optimizer": optimizer, "lr_scheduler": warmup_scheduler(optimizer, warmup_steps)}
         return {"optimizer": optimizer}
     milestones = sorted(int(m) for m in lr_milestones)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=lr_gamma)
+    if warmup_steps:
+        # one LambdaLR for both, so BudgetDecay and PlateauReload (which scale LambdaLR rates) still apply
+        def factor(step: int) -> float:
+            return schedule_factor(step, warmup_steps, milestones, lr_gamma)
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    else:
+        # milestones alone keep MultiStepLR, so checkpoints written with it still resume
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=lr_gamma)
     # interval "step": milestones count optimiser steps, the unit every recipe budget is stated in
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
