@@ -21,13 +21,13 @@ def indrnn_cell(cell, x: Tensor, h0: Tensor | None = None) -> Tensor:
 
     def step(t, h):
         a = x[:, t] @ cell.input.weight.T + bias
-        if cell.batch_norm == "frame":  # evaluation mode: running statistics
+        if cell.norm_mode == "frame":  # evaluation mode: running statistics
             n = cell.norm
             a = (a - n.running_mean) / torch.sqrt(n.running_var + n.eps) * n.weight + n.bias
         return act(a + cell.u * h)
 
     y = _loop(x.shape[1], h0, step)
-    if cell.batch_norm in ("seq", "renorm"):
+    if cell.norm_mode in ("seq", "renorm"):
         n = cell.norm
         y = (y - n.running_mean) / torch.sqrt(n.running_var + n.eps) * n.weight + n.bias
     return y

@@ -8,14 +8,15 @@ from layer_reference import indrnn_cell, single_layer_reference
 
 from toolkit import nn as rnn
 from toolkit.nn.base import reverse_padded
+from toolkit.nn.indrnn import IndRNNCell
 
 ALL = rnn.available()
 CELL_LAYERS = ["indrnn", "irnn", "rnn_tanh", "lstm", "gru", "minimalrnn", "cfn", "leaky", "delay", "clockwork"]
 # options that exercise more than the defaults
 VARIANTS = [
     ("indrnn", {"activation": "tanh"}),
-    ("indrnn", {"batch_norm": "frame"}),
-    ("indrnn", {"batch_norm": "seq"}),
+    ("indrnn", {"norm": "frame"}),
+    ("indrnn", {"norm": "seq"}),
     ("res_indrnn", {"norm": "frame"}),
     ("res_indrnn", {"norm": "renorm"}),
     ("leaky", {"learn_alpha": True}),
@@ -35,10 +36,8 @@ SEQ_NORMS = ("seq", "renorm")  # statistics over every step of the sequence
 
 
 def has_seq_norm(name, opts):
-    return (
-        name in ("res_indrnn", "dense_indrnn") and opts.get("norm", "seq") in SEQ_NORMS
-        or opts.get("batch_norm") in SEQ_NORMS
-    )
+    default = "seq" if name in ("res_indrnn", "dense_indrnn") else None
+    return opts.get("norm", default) in SEQ_NORMS
 
 
 def randomise_norm_stats(layer):
@@ -61,7 +60,7 @@ def test_single_layer_matches_equation(name):
 
 
 @pytest.mark.parametrize(
-    "opts", [{"activation": "tanh"}, {"batch_norm": "frame"}, {"batch_norm": "seq"}, {"batch_norm": "renorm"}]
+    "opts", [{"activation": "tanh"}, {"norm": "frame"}, {"norm": "seq"}, {"norm": "renorm"}]
 )
 def test_indrnn_variants_match_equation(opts):
     layer = make("indrnn", num_layers=1, **opts).double().eval()
@@ -232,10 +231,14 @@ def test_autocast_bf16_and_state_dict_round_trip(name):
 
 
 def test_indrnn_bound_holds_after_optimiser_steps():
-    layer = rnn.build("indrnn", 3, 8, 2, gamma=2.0, max_len=10)
     bound = 2.0 ** (1 / 10)
     for opt_cls in (torch.optim.SGD, torch.optim.Adam):
-        opt = opt_cls(layer.parameters(), lr=1e3)
+        torch.manual_seed(0)
+        layer = rnn.build("indrnn", 3, 8, 2, gamma=2.0, max_len=10)
+        us = [cell.u for (cell,) in layer.layers]
+        rest = [p for p in layer.parameters() if all(p is not u for u in us)]
+        # a huge rate on u; the input weights at a sane one, or the outputs overflow to nan
+        opt = opt_cls([{"params": us, "lr": 1e3}, {"params": rest, "lr": 1e-3}])
         for _ in range(3):
             opt.zero_grad()
             y, _ = layer(torch.randn(4, 10, 3) * 10)
@@ -244,6 +247,103 @@ def test_indrnn_bound_holds_after_optimiser_steps():
             for (cell,) in layer.layers:
                 assert cell.u.abs().max() <= bound + 1e-6
         assert any((cell.u.abs() - bound).abs().max() < 1e-6 for (cell,) in layer.layers), "bound never reached"
+
+
+BOUND = 2.0 ** (1 / 10)
+
+
+def stored_u(model):
+    """Every IndRNN cell's stored u (behind DropConnect, the parametrisation's original)."""
+    cells = [m for m in model.modules() if isinstance(m, IndRNNCell)]
+    assert cells
+    return [cell.parametrizations.u.original if hasattr(cell, "parametrizations") else cell.u for cell in cells]
+
+
+def push_u_outwards(model, forward=None, steps=2):
+    """Adam with a huge rate on every u (a step of about the rate, however small the gradient),
+    on a loss that drives u outwards; the other weights stay put, so the outputs stay finite."""
+    torch.manual_seed(0)
+    forward = forward or model
+    opt = torch.optim.Adam(stored_u(model), lr=1e3)
+    for _ in range(steps):
+        opt.zero_grad()
+        y, _ = forward(torch.randn(4, 10, 3) * 10)
+        (-(y**2).sum()).backward()
+        opt.step()
+
+
+def assert_u_bounded(layer, bound=BOUND):
+    us = stored_u(layer)
+    assert all(u.abs().max() <= bound + 1e-6 for u in us)
+    assert any((u.abs().max() - bound).abs() < 1e-6 for u in us), "bound never reached"
+
+
+@pytest.mark.parametrize("name", ["indrnn", "res_indrnn", "dense_indrnn"])
+def test_u_bound_survives_deepcopy(name):
+    import copy
+
+    layer = rnn.build(name, 3, 8, 2, gamma=2.0, max_len=10)
+    twin = copy.deepcopy(layer)
+    push_u_outwards(twin)
+    assert_u_bounded(twin)
+    # the bound is the copy's own state: tightening it there leaves the original's alone
+    for cell in (m for m in twin.modules() if isinstance(m, IndRNNCell)):
+        cell.u_max = 0.5
+    push_u_outwards(twin)
+    push_u_outwards(layer)
+    assert_u_bounded(twin, 0.5)
+    assert_u_bounded(layer)
+
+
+def test_u_bound_survives_averaged_model():
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    layer = rnn.build("indrnn", 3, 8, 2, gamma=2.0, max_len=10)
+    for avg in (AveragedModel(layer), AveragedModel(layer, multi_avg_fn=get_ema_multi_avg_fn(0.9))):
+        push_u_outwards(avg, avg.module)
+        assert_u_bounded(avg.module)
+        push_u_outwards(layer)
+        avg.update_parameters(layer)
+        assert all(u.abs().max() <= BOUND + 1e-6 for u in stored_u(avg.module))
+
+
+@pytest.mark.parametrize("assign", [False, True])
+def test_u_bound_survives_state_dict_round_trip(assign):
+    layer = rnn.build("res_indrnn", 3, 8, 3, gamma=2.0, max_len=10)
+    fresh = rnn.build("res_indrnn", 3, 8, 3, gamma=2.0, max_len=10)
+    fresh.load_state_dict(layer.state_dict(), assign=assign)  # assign: new Parameter objects
+    push_u_outwards(fresh)
+    assert_u_bounded(fresh)
+
+
+def test_u_bound_survives_pickling_and_weight_dropout(tmp_path):
+    from toolkit.nn.regularization import apply_weight_dropout
+
+    layer = rnn.build("indrnn", 3, 8, 2, gamma=2.0, max_len=10)
+    torch.save(layer, tmp_path / "layer.pt")
+    loaded = torch.load(tmp_path / "layer.pt", weights_only=False)
+    push_u_outwards(loaded)
+    assert_u_bounded(loaded)
+    assert apply_weight_dropout(layer, 0.1)  # u behind a DropConnect parametrisation
+    push_u_outwards(layer)
+    assert_u_bounded(layer)
+
+
+def test_norm_is_one_option_name():
+    for name in ("indrnn", "res_indrnn", "dense_indrnn"):
+        assert "norm" in rnn.options(name) and "batch_norm" not in rnn.options(name)
+    torch.manual_seed(0)
+    new = rnn.build("indrnn", 3, 4, 2, norm="seq")
+    torch.manual_seed(0)
+    with pytest.warns(DeprecationWarning, match="'batch_norm' is now called 'norm'"):
+        old = rnn.build("indrnn", 3, 4, 2, batch_norm="seq")
+    assert old.layers[0][0].norm_mode == "seq"
+    x = torch.randn(2, 5, 3)
+    torch.testing.assert_close(old.eval()(x)[0], new.eval()(x)[0])
+    with pytest.raises(ValueError, match="not both"):
+        rnn.build("indrnn", 3, 4, norm="seq", batch_norm="seq")
+    with pytest.raises(ValueError, match="unknown option.*batch_norm"):
+        rnn.build("res_indrnn", 3, 4, batch_norm="seq")
 
 
 def test_indrnn_initialisation_options():

@@ -74,6 +74,13 @@ def test_plateau_reloads_the_best_weights_and_cuts_the_rate(tmp_path):
     assert float(model.w) != pytest.approx(record.weights[3] - 0.02 * 2 * (record.weights[3] - 5.0), rel=1e-5)
 
 
+def test_warmup_then_milestones_in_a_run(tmp_path):
+    record = Record()
+    model = Regression(lr=1.0, warmup_steps=2, milestones=[3])
+    trainer(tmp_path, [record], max_steps=5).fit(model, loader(5))
+    assert record.rates == pytest.approx([0.5, 1.0, 1.0, 0.1, 0.1])
+
+
 class FakeClock:
     """Stands in for the Timer's ``time`` module: 6 s of training per optimiser step."""
 

@@ -40,6 +40,11 @@ class DenseIndRNN(RecurrentLayer):
     Li, Li, Cook, Gao (2019), "Deep Independently Recurrent Neural Network (IndRNN)";
     Huang et al. (2017), "Densely Connected Convolutional Networks".
 
+    Args:
+        norm: the batch norm before each IndRNN unit: "seq", "frame" or "renorm", as for
+            ``res_indrnn`` (and ``indrnn``'s ``norm``).
+        u_max, gamma, max_len, u_init, activation: as for ``indrnn``.
+
     Shapes: x (B, T, input_size) -> y (B, T, hidden_size * directions).
     """
 

@@ -6,37 +6,13 @@ import math
 
 import torch
 from torch import Tensor, nn
-from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from .base import State
+from .bounds import AbsBounded
 from .cell_stack import Cell, CellStack
 from .kernels import check_activation, elementwise_recurrence
 from .norm import NORM_MODES, MaskedBatchNorm
 from .registry import register
-
-_BOUND_ATTR = "_recur_abs_bound"
-_HOOK = None
-
-
-def _clip_after_step(optimizer: torch.optim.Optimizer, args, kwargs) -> None:
-    with torch.no_grad():
-        for group in optimizer.param_groups:
-            for p in group["params"]:
-                bound = getattr(p, _BOUND_ATTR, None)
-                if bound is not None:
-                    p.clamp_(-bound, bound)
-
-
-def bound_parameter(p: nn.Parameter, bound: float) -> None:
-    """Keep ``|p| <= bound`` after every optimiser step, whatever optimiser the user builds.
-
-    The bound rides on the parameter itself; one global optimiser post-step hook (installed once)
-    clips every bounded parameter an optimiser has just updated, so no training loop has to know.
-    """
-    global _HOOK
-    setattr(p, _BOUND_ATTR, bound)
-    if _HOOK is None:
-        _HOOK = register_optimizer_step_post_hook(_clip_after_step)
 
 
 def resolve_u_max(u_max: float | None, gamma: float | None, max_len: int | None) -> float:
@@ -53,13 +29,20 @@ def resolve_u_max(u_max: float | None, gamma: float | None, max_len: int | None)
     return float(u_max)
 
 
-class IndRNNCell(Cell):
-    """One IndRNN layer, one direction: h_t = act(W x_t + b + u ⊙ h_{t-1}).
+class IndRNNCell(Cell, AbsBounded):
+    """One IndRNN layer, one direction: h_t = act(W x_t + b + u ⊙ h_{t-1}), |u| <= u_max.
 
-    ``batch_norm="frame"`` normalises W x_t per frame before the activation;
-    ``batch_norm="seq"`` normalises the output with statistics over all valid steps;
-    ``batch_norm="renorm"`` does so with batch renormalisation (``toolkit.nn.norm.MaskedBatchNorm``).
+    ``norm="frame"`` normalises W x_t per frame before the activation;
+    ``norm="seq"`` normalises the output with statistics over all valid steps;
+    ``norm="renorm"`` does so with batch renormalisation (``toolkit.nn.norm.MaskedBatchNorm``).
+
+    The bound ``u_max`` is a plain attribute of the cell: every optimiser step clamps u to it
+    (:mod:`toolkit.nn.bounds`), in copies too, and ``forward`` uses u clamped to it.
+    u is exempt from weight decay (``weight_decay_exempt``): decay would pull it toward 0 and
+    shorten the unit's memory.
     """
+
+    weight_decay_exempt = ("u",)
 
     def __init__(
         self,
@@ -68,25 +51,28 @@ class IndRNNCell(Cell):
         activation: str = "relu",
         u_max: float = 1.0,
         u_init: tuple[float, float] | None = None,
-        batch_norm: str | None = None,
+        norm: str | None = None,
     ):
         super().__init__()
         check_activation(activation)
-        if batch_norm is not None and batch_norm not in NORM_MODES:
-            raise ValueError(f"indrnn: batch_norm must be None or one of {NORM_MODES}, got {batch_norm!r}")
-        self.hidden_size, self.activation, self.u_max, self.batch_norm = hidden_size, activation, u_max, batch_norm
-        self.input = nn.Linear(input_size, hidden_size, bias=batch_norm != "frame")
+        if norm is not None and norm not in NORM_MODES:
+            raise ValueError(f"indrnn: norm must be None or one of {NORM_MODES}, got {norm!r}")
+        self.hidden_size, self.activation, self.u_max, self.norm_mode = hidden_size, activation, float(u_max), norm
+        self.input = nn.Linear(input_size, hidden_size, bias=norm != "frame")
         self.u = nn.Parameter(torch.empty(hidden_size))
         lo, hi = u_init if u_init is not None else (0.0, u_max)
         if not -u_max <= lo <= hi <= u_max:
             raise ValueError(f"indrnn: u_init {tuple(u_init)} must lie inside [-{u_max}, {u_max}]")
         self.u_init = (lo, hi)
-        self.norm = MaskedBatchNorm(hidden_size, batch_norm) if batch_norm else None
+        self.norm = MaskedBatchNorm(hidden_size, norm) if norm else None
         # per-step ("frame") statistics depend on where each step sits, so that mode keeps the
         # stack's reversed copies; every other step here is order-free or done by the kernel
-        self.walks_backward = batch_norm != "frame"
+        self.walks_backward = norm != "frame"
         self.reset_parameters()
-        bound_parameter(self.u, u_max)
+        self.track_bounds()
+
+    def abs_bounds(self) -> dict[str, float]:
+        return {"u": self.u_max}
 
     def reset_parameters(self) -> None:
         fan_in = self.input.in_features
@@ -99,16 +85,16 @@ class IndRNNCell(Cell):
 
     def forward(self, x: Tensor, lengths: Tensor, state: State, reverse: bool = False) -> tuple[Tensor, Tensor]:
         a = self.input(x)
-        if self.batch_norm == "frame":
+        if self.norm_mode == "frame":
             a = self.norm(a, lengths)
         u = self.u.clamp(-self.u_max, self.u_max)
         # the kernel stops each sequence at its length and returns its final state itself; a is
         # the projection's own output (unless frame-normalised), so h may overwrite it
         h, final = elementwise_recurrence(
             a, u, state, self.activation, lengths=lengths, reverse=reverse, return_last=True,
-            overwrite_a=self.batch_norm != "frame",
+            overwrite_a=self.norm_mode != "frame",
         )
-        if self.norm is not None and self.batch_norm != "frame":
+        if self.norm is not None and self.norm_mode != "frame":
             h = self.norm(h, lengths)
         return h, final
 
@@ -117,6 +103,7 @@ class IndRNNCell(Cell):
     "indrnn",
     "h_t = relu(W x_t + u ⊙ h_{t-1} + b), |u| <= u_max",
     "Li et al. 2018, Independently Recurrent Neural Network (IndRNN), CVPR",
+    renamed={"batch_norm": "norm"},
 )
 class IndRNN(CellStack):
     """Stacked IndRNN: h_t = act(W x_t + u ⊙ h_{t-1} + b), one recurrent weight per neuron.
@@ -125,16 +112,19 @@ class IndRNN(CellStack):
     Building a Longer and Deeper RNN", CVPR.
 
     Args:
-        u_max: bound on |u|, kept after every optimiser step; or give ``gamma`` and ``max_len``
-            for the paper's bound gamma^(1/max_len).
+        u_max: bound on |u|, kept after every optimiser step (also in deep copies, e.g. an EMA
+            or ``AveragedModel``); or give ``gamma`` and ``max_len`` for the paper's bound
+            gamma^(1/max_len).
         u_init: (lo, hi) of the uniform initialisation of u; default U(0, u_max).
         last_layer_u_init: (lo, hi) for the last layer only, e.g. the paper's classifier setting
             (eps^(1/T), gamma^(1/T)).
         activation: "relu" (paper) or "tanh".
-        batch_norm: None, "seq" (after the activation, statistics over all steps) or "frame"
+        norm: None, "seq" (after the activation, statistics over all steps) or "frame"
             (before the activation, per-frame statistics; for stateful language models), or
             "renorm" (as "seq", with batch renormalisation, Ioffe 2017: training then uses the
             running statistics evaluation uses; for length-sorted batches of short utterances).
+            The same option as ``res_indrnn``'s and ``dense_indrnn``'s; ``batch_norm``, its old
+            name, is still accepted by ``toolkit.nn.build`` with a ``DeprecationWarning``.
 
     Shapes: x (B, T, input_size) -> y (B, T, hidden_size * directions).
     """
@@ -152,7 +142,7 @@ class IndRNN(CellStack):
         max_len: int | None = None,
         u_init: tuple[float, float] | None = None,
         last_layer_u_init: tuple[float, float] | None = None,
-        batch_norm: str | None = None,
+        norm: str | None = None,
     ):
         super().__init__(input_size, hidden_size, num_layers, bidirectional, dropout)
         self.u_max = resolve_u_max(u_max, gamma, max_len)
@@ -165,7 +155,7 @@ class IndRNN(CellStack):
                 activation=activation,
                 u_max=self.u_max,
                 u_init=last_layer_u_init if last else u_init,
-                batch_norm=batch_norm,
+                norm=norm,
             )
 
         self.build_cells(make)

@@ -36,8 +36,10 @@ class LeakyCell(Cell):
         nn.init.orthogonal_(self.recurrent.weight)
         alpha = time_scale_alphas(hidden_size, tau_min, tau_max).clamp(max=1.0 - 1e-4)
         if learn_alpha:
-            # α = σ(a): learned, always a valid leak rate in (0, 1)
+            # α = σ(a): learned, always a valid leak rate in (0, 1). Like IndRNN's u it is a
+            # per-unit recurrent weight: weight decay would pull α to 1/2 and erase the time scales
             self.alpha_logit = nn.Parameter(torch.log(alpha.clamp(min=1e-4)) - torch.log1p(-alpha))
+            self.weight_decay_exempt = ("alpha_logit",)
         else:
             self.register_buffer("alpha_fixed", alpha)
 

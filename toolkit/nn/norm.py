@@ -29,6 +29,7 @@ class MaskedBatchNorm(nn.Module):
     """
 
     RENORM_LIMITS, RENORM_RAMP = (3.0, 5.0), (100, 1100)
+    weight_decay_exempt = ("weight", "bias")  # the affine scale and shift, as for every norm
 
     def __init__(self, num_features: int, mode: str = "seq", momentum: float = 0.1, eps: float = 1e-5):
         super().__init__()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -15,19 +16,24 @@ class LayerInfo:
     cls: type
     equation: str
     paper: str
+    renamed: dict[str, str] = field(default_factory=dict, compare=False)  # old option name -> current one
 
 
 _REGISTRY: dict[str, LayerInfo] = {}
 _COMMON = ("input_size", "hidden_size", "num_layers", "bidirectional", "dropout")
 
 
-def register(name: str, equation: str, paper: str):
-    """Class decorator that makes a layer buildable by ``name``."""
+def register(name: str, equation: str, paper: str, renamed: dict[str, str] | None = None):
+    """Class decorator that makes a layer buildable by ``name``.
+
+    ``renamed`` maps old option names to current ones: :func:`build` still accepts an old name
+    (configs and checkpoints written before the rename) with a ``DeprecationWarning``.
+    """
 
     def wrap(cls: type) -> type:
         if name in _REGISTRY:
             raise ValueError(f"layer name {name!r} registered twice")
-        _REGISTRY[name] = LayerInfo(name, cls, equation, paper)
+        _REGISTRY[name] = LayerInfo(name, cls, equation, paper, dict(renamed or {}))
         cls.layer_name = name
         return cls
 
@@ -64,9 +70,11 @@ def build(
 
     Every layer maps ``x (B, T, input_size)`` and ``lengths (B,)`` to
     ``y (B, T, hidden_size * (2 if bidirectional else 1))`` and a state.
-    Unknown names or options raise ``ValueError``.
+    Unknown names or options raise ``ValueError``; an option's old name (``LayerInfo.renamed``)
+    is translated with a ``DeprecationWarning``.
     """
     layer = info(name)
+    opts = _translate_renamed(layer, opts)
     unknown = sorted(set(opts) - set(options(name)))
     if unknown:
         raise ValueError(
@@ -86,6 +94,24 @@ def build(
         dropout=dropout,
         **opts,
     )
+
+
+def _translate_renamed(layer: LayerInfo, opts: dict) -> dict:
+    if not layer.renamed or not set(opts) & set(layer.renamed):
+        return opts
+    opts = dict(opts)
+    for old, new in layer.renamed.items():
+        if old not in opts:
+            continue
+        if new in opts:
+            raise ValueError(f"{layer.name}: give {new!r} only ({old!r} is its old name), not both")
+        warnings.warn(
+            f"{layer.name}: option {old!r} is now called {new!r}; {old!r} will stop working",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        opts[new] = opts.pop(old)
+    return opts
 
 
 def count_params(module: nn.Module) -> int:

@@ -30,6 +30,7 @@ class ResIndRNN(RecurrentLayer):
             "renorm" (as "seq", with batch renormalisation, Ioffe 2017: training normalises with
             the running statistics evaluation uses, so length-sorted batches of very short
             utterances, whose statistics differ from the corpus's, leave no train/eval mismatch).
+            The same option as ``indrnn``'s ``norm`` and ``dense_indrnn``'s.
         dropout: applied, with one mask over time, to each block's residual branch.
         u_max, gamma, max_len, u_init, last_layer_u_init, activation: as for ``indrnn``.
 

@@ -190,5 +190,5 @@ class CTCTask(LightningModule):
     def configure_optimizers(self) -> dict:
         h = self.hparams
         return build_optimizer(
-            self.parameters(), h.optimizer, h.lr, h.weight_decay, h.lr_milestones, h.lr_gamma, h.warmup_steps
+            self, h.optimizer, h.lr, h.weight_decay, h.lr_milestones, h.lr_gamma, h.warmup_steps
         )

@@ -149,4 +149,4 @@ class SeqTask(LightningModule):
 
     def configure_optimizers(self) -> dict:
         h = self.hparams
-        return build_optimizer(self.parameters(), h.optimizer, h.lr, h.weight_decay, h.lr_milestones, h.lr_gamma)
+        return build_optimizer(self, h.optimizer, h.lr, h.weight_decay, h.lr_milestones, h.lr_gamma)

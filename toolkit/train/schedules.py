@@ -84,7 +84,7 @@ class BudgetDecay(Callback):
     reaches zero when the budget ends beats a constant one. A time budget makes the rate depend on
     the machine's speed: runs are reproducible per machine and load, not per epoch.
 
-    Needs ``trainer.max_time`` and a ``LambdaLR`` schedule (``warmup_steps`` > 0 without
+    Needs ``trainer.max_time`` and a ``LambdaLR`` schedule (``warmup_steps`` > 0, with or without
     ``lr_milestones``); the plateau rule may be combined with it (it scales the base rates).
     """
 
@@ -102,7 +102,7 @@ class BudgetDecay(Callback):
             raise UserError("BudgetDecay decays over trainer.max_time: set it (e.g. --trainer.max_time 00:00:40:00)")
         self._schedulers = [c.scheduler for c in trainer.lr_scheduler_configs if isinstance(c.scheduler, LambdaLR)]
         if not self._schedulers:
-            raise UserError("BudgetDecay scales the warmup schedule: set warmup_steps > 0 and no lr_milestones")
+            raise UserError("BudgetDecay scales the warmup schedule: set warmup_steps > 0")
         for sched in self._schedulers:
             # the schedule's own factor times the budget's, so the decay holds at every scheduler step.
             # Plain functions: LambdaLR leaves them out of checkpoints (the budget lives in the Timer's).
