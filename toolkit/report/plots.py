@@ -1,4 +1,5 @@
-"""PNG plots of an experiment folder: dev curves, metric against size, throughput, IndRNN neurons."""
+"""PNG plots of an experiment folder: dev curves, metric against size, throughput, IndRNN neurons, and the
+adding problem's dev MSE per T."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from toolkit.data.io import atomic_open  # noqa: E402
 
 from .neurons import recurrent_weights  # noqa: E402
-from .results import Run, figure_keys  # noqa: E402
+from .runs import Run, figure_keys  # noqa: E402
+from .seq import ADDING_BASELINE, ADDING_SOLVED, benchmark  # noqa: E402
 
 
 def _save(fig, path: Path) -> Path:
@@ -106,8 +108,39 @@ def indrnn_neurons(runs: list[Run], out: Path) -> Path | None:
     return _save(fig, out)
 
 
+def adding_curves(runs: list[Run], T: int, out: Path) -> Path | None:
+    """Dev MSE against step (log scale) of every model at one length T, with the 1/6 baseline and the 0.01
+    line that counts as solved."""
+    drawn = [(r.encoder, r.history) for r in sorted(runs, key=lambda r: r.encoder)]
+    drawn = [(name, [(h["step"], h["val/mse"]) for h in hist if h.get("val/mse") is not None]) for name, hist in drawn]
+    drawn = [(name, points) for name, points in drawn if points]
+    if not drawn:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, points in drawn:
+        ax.plot(*zip(*points, strict=True), label=name)
+    ax.axhline(ADDING_BASELINE, color="grey", ls="--", lw=0.8, label="baseline 1/6")
+    ax.axhline(ADDING_SOLVED, color="grey", ls=":", lw=0.8, label=f"solved {ADDING_SOLVED}")
+    ax.set_yscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("dev MSE")
+    ax.set_title(f"Adding problem, T = {T}")
+    ax.legend(fontsize=8)
+    return _save(fig, out)
+
+
 def write_plots(runs: list[Run], exp_dir: Path) -> list[Path]:
-    made = [
+    """Every plot that ``runs`` have data for, into ``exp_dir``: adding-problem runs get one dev-MSE plot per T
+    (``mse_T<T>.png``), the other runs the dev curves, figure against size, throughput and IndRNN neurons."""
+    adding: dict[int, list[Run]] = {}
+    for r in runs:
+        kind = benchmark(r)
+        if kind is not None and kind[0] == "adding":
+            adding.setdefault(kind[1], []).append(r)
+    plotted = {id(r) for group in adding.values() for r in group}
+    runs = [r for r in runs if id(r) not in plotted]
+    made = [adding_curves(group, T, exp_dir / f"mse_T{T}.png") for T, group in sorted(adding.items())]
+    made += [
         curves(runs, exp_dir / "dev_vs_wall_time.png", "wall_s"),
         curves(runs, exp_dir / "dev_vs_steps.png", "step"),
         metric_vs_params(runs, exp_dir / "metric_vs_params.png"),

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from toolkit.errors import UserError
+from .runs import Run, cell, duration, figure_keys, find_runs, fmt, fmt_figure
+from .seq import ADDING_SOLVED, benchmark
 
-from .results import Run, _duration, _fmt, _fmt_figure, figure_keys, load_runs
+__all__ = ["build_rows", "find_runs", "reproduction_markdown", "write_reproduction"]
 
-ADDING_SOLVED = 0.01  # test MSE below which the adding problem counts as solved (baseline 1/6)
 NO_FIGURE = "no paper figure"
 
 _LI_2018 = "Li et al. 2018"  # Independently Recurrent Neural Network (IndRNN), CVPR
@@ -107,30 +107,17 @@ HEADER = [
 ]  # fmt: skip
 
 
-def find_runs(root: str | Path) -> list[Run]:
-    """Every ``metrics.json`` at any depth below ``root`` (runs moved aside as ``*.stale-*`` skipped)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise UserError(f"experiment root not found: {root}")
-    files = [f for f in sorted(root.rglob("metrics.json")) if not any(".stale-" in p for p in f.parts)]
-    if not files:
-        raise UserError(f"{root}: no metrics.json below it; train a model first (recur fit)")
-    return load_runs(files)
-
-
 def classify(run: Run, root: Path) -> tuple[str, int | None]:
     """(experiment key, T for the adding problem) from the run's saved config.
 
     Keys: ``adding``, ``smnist``, ``pmnist``, ``ptb_char``, ``ptb_word``; any other run is named after
     the folder above it relative to ``root`` (``fsdd``, ``ljspeech/lm``...), or the root's name.
     """
-    cfg = run.metrics.get("config") or {}
-    data, model = cfg.get("data") or {}, cfg.get("model") or {}
+    kind = benchmark(run)
+    if kind is not None:
+        return kind
+    data, model = run.config.get("data") or {}, run.config.get("model") or {}
     task = str(run.metrics.get("task", ""))
-    if "seq_len" in data:
-        return "adding", int(data["seq_len"])
-    if "permuted" in data:
-        return ("pmnist" if data["permuted"] else "smnist"), None
     if task.endswith("LMTask") and "ptb" in " ".join(str(data.get(k, "")) for k in ("train", "test")).lower():
         per_char = model.get("report_bpc") or any(k.endswith("/bpc") for k in run.final)
         return ("ptb_char" if per_char else "ptb_word"), None
@@ -140,7 +127,7 @@ def classify(run: Run, root: Path) -> tuple[str, int | None]:
 
 def encoder_of(run: Run) -> str:
     """The encoder's layer name (``config.model.encoder``), else the run folder's name."""
-    return str(((run.metrics.get("config") or {}).get("model") or {}).get("encoder") or run.name)
+    return run.encoder
 
 
 def paper_figure(experiment: str, encoder: str, steps: int | None = None) -> PaperFigure | None:
@@ -175,14 +162,14 @@ def our_figure(run: Run, experiment: str) -> str:
         return f"{value:.2f} {unit}" if value is not None else "no test figure (training unfinished?)"
     keys = figure_keys([run])
     if keys:
-        return f"{_fmt_figure(keys[0], final[keys[0]])} {keys[0]}"
+        return f"{fmt_figure(keys[0], final[keys[0]])} {keys[0]}"
     best = run.metrics.get("best") or {}
     monitor = best.get("monitor")
     if monitor and best.get("value") is not None:  # no test figure: the best dev figure
-        return f"{_fmt_figure(monitor, best['value'])} {monitor} (best dev; no test figure)"
+        return f"{fmt_figure(monitor, best['value'])} {monitor} (best dev; no test figure)"
     last = next((h for h in reversed(run.metrics.get("history") or []) if monitor and h.get(monitor) is not None), None)
     if last is not None:
-        return f"{_fmt_figure(monitor, last[monitor])} {monitor} (last dev, step {last['step']:,}; no test figure)"
+        return f"{fmt_figure(monitor, last[monitor])} {monitor} (last dev, step {last['step']:,}; no test figure)"
     return "no final figure"
 
 
@@ -202,10 +189,6 @@ def rerun_command(run: Run, config: Path | None) -> str:
     return "; ".join(f"`{p}`" for p in parts)
 
 
-def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
 def build_rows(root: str | Path, runs: list[Run] | None = None) -> list[Row]:
     """One ``Row`` per run below ``root``, sorted by experiment then model.
 
@@ -221,7 +204,7 @@ def build_rows(root: str | Path, runs: list[Run] | None = None) -> list[Row]:
         figure = paper_figure(experiment, encoder, steps)
         config = run.path / "config.yaml" if (run.path / "config.yaml").is_file() else None
         train = run.train
-        steps_done = _fmt(train.get("steps"))
+        steps_done = fmt(train.get("steps"))
         if train and train.get("finished") is False:
             steps_done += " (unfinished)"
         name = f"adding, T={steps}" if experiment == "adding" else _EXPERIMENT_NAMES.get(experiment, experiment)
@@ -234,13 +217,13 @@ def build_rows(root: str | Path, runs: list[Run] | None = None) -> list[Row]:
                 experiment=name,
                 run=f"`{run.path}`",
                 model=encoder,
-                params=_fmt(run.params),
+                params=fmt(run.params),
                 paper=str(figure) if figure else NO_FIGURE,
                 ours=our_figure(run, experiment),
                 config=f"`{config}`" if config else "-",
                 command=rerun_command(run, config),
                 hardware=str(run.metrics.get("hardware") or "-"),
-                wall=_duration(train.get("wall_s")),
+                wall=duration(train.get("wall_s")),
                 steps=steps_done,
             )
         )  # fmt: skip
@@ -250,7 +233,7 @@ def build_rows(root: str | Path, runs: list[Run] | None = None) -> list[Row]:
 def reproduction_markdown(rows: list[Row], title: str = "Reproduction table", root: str | Path = "exp") -> str:
     """The markdown page: the table, then what the columns mean and where the paper figures come from."""
     lines = [f"# {title}", "", "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-    lines += ["| " + " | ".join(_cell(c) for c in r.cells()) + " |" for r in rows]
+    lines += ["| " + " | ".join(cell(c) for c in r.cells()) + " |" for r in rows]
     lines += [
         "",
         f"Ours: read from each run's `metrics.json` (adding: solved = test MSE < {ADDING_SOLVED}; MNIST: test error "

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
+import subprocess
+from pathlib import Path
 
 import torch
 
@@ -33,3 +36,20 @@ def hardware_string(accelerator: str | None = None) -> str:
     parts.append(f"cpu: {cpu}")
     parts.append(f"torch {torch.__version__}")
     return "; ".join(parts)
+
+
+@functools.lru_cache(maxsize=1)
+def source_commit() -> str:
+    """The commit of the toolkit's own source tree (``git describe --always --dirty``, e.g. ``e3b1bcf`` or
+    ``e3b1bcf-dirty``), or ``"unknown"`` when it is not a git checkout (an installed wheel) or git is missing."""
+    root = Path(__file__).resolve().parents[2]  # the checkout holding toolkit/, when there is one
+    if not (root / ".git").exists():
+        return "unknown"
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "describe", "--always", "--dirty"],
+            capture_output=True, text=True, timeout=10, check=True,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"

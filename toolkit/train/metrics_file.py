@@ -4,6 +4,7 @@ Layout (the report reads nothing else)::
 
     {
       "task": "toolkit.tasks.seq.SeqTask", "exp_dir": "...", "hardware": "...",
+      "commit": "e3b1bcf",  # git describe of the toolkit's source tree when this session ran
       "params": {"total": n, "trainable": n, "encoder": n},
       "train": {"steps": n, "epochs": n, "wall_s": s, "batch_s": s, "items": n,
                 "item_unit": "sequences", "items_per_s": x, "finished": true},
@@ -31,7 +32,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 
 from toolkit.data.io import write_json
 
-from .hardware import hardware_string
+from .hardware import hardware_string, source_commit
 
 
 def _number(value: Any) -> float | int | None:
@@ -189,6 +190,7 @@ class MetricsFile(Callback):
             "task": f"{type(pl_module).__module__}.{type(pl_module).__qualname__}",
             "exp_dir": os.path.abspath(trainer.default_root_dir),
             "hardware": hardware_string(_accelerator(trainer)),
+            "commit": source_commit(),
             "params": {
                 "total": params,
                 "trainable": trainable,
