@@ -10,23 +10,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from test_asr import config, make_corpus, word_lm
 
 import toolkit
 from toolkit.api import AcousticModel, LanguageModel
 from toolkit.cli.main import main
-from toolkit.train.cli import fit
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """A tiny res_indrnn CTC model, a word LM and a word bigram (ARPA) of the toy language."""
-    root = tmp_path_factory.mktemp("api")
-    make_corpus(root)
-    fit(["--config", str(config(root))])
-    lm = word_lm(root)
-    assert main(["ngram", str(root / "lm.txt"), "--order", "2", "--out", str(root / "bigram.arpa")]) == 0
-    return root, root / "exp/res_indrnn", lm
+def trained(trained_toy):
+    return trained_toy
 
 
 def cli_lines(capsys, argv) -> list[str]:

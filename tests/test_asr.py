@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import textwrap
 
 import numpy as np
 import soundfile as sf
@@ -11,87 +10,15 @@ import torch
 
 from toolkit.api import load_task
 from toolkit.cli.main import main
-from toolkit.data.dataset import compute_cmvn
 from toolkit.data.manifest import write_manifest
 from toolkit.data.tokenizer import train_tokenizer
 from toolkit.decode import greedy_ctc
 from toolkit.decode.transcribe import expand_inputs, transcribe
 from toolkit.train.cli import fit
 
-WORDS = {"ab": 300.0, "ba": 700.0, "aa": 1200.0}
 
-
-def utterance(path, words, sr=16000, seed=0):
-    """One tone per word, 0.25 s each, with short gaps: a learnable toy 'language'."""
-    rng = np.random.default_rng(seed)
-    parts = []
-    for w in words:
-        t = np.arange(int(0.25 * sr)) / sr
-        parts += [0.3 * np.sin(2 * np.pi * WORDS[w] * t), np.zeros(int(0.05 * sr))]
-    x = np.concatenate(parts) + 0.005 * rng.standard_normal(sum(len(p) for p in parts))
-    sf.write(path, x, sr)
-    return {"id": path.stem, "audio_filepath": str(path), "duration": len(x) / sr, "text": " ".join(words),
-            "sampling_rate": sr}  # fmt: skip
-
-
-def make_corpus(root):
-    rng = np.random.default_rng(0)
-    sets = {}
-    for split, n in (("train", 24), ("dev", 4), ("test", 4)):
-        entries = []
-        for i in range(n):
-            words = list(rng.choice(list(WORDS), size=int(rng.integers(1, 3))))
-            entries.append(utterance(root / f"{split}{i}.wav", words, seed=i))
-        write_manifest(root / f"{split}.jsonl", entries)
-        sets[split] = entries
-    tok = train_tokenizer("char", [e["text"] for e in sets["train"]])
-    tok.save(root / "tokenizer")
-    compute_cmvn(sets["train"], path=root / "cmvn.json", progress=False)
-    return sets
-
-
-def config(root, encoder="res_indrnn", max_steps=8):
-    cfg = root / f"{encoder}.yaml"
-    cfg.write_text(
-        textwrap.dedent(
-            f"""
-            exp_dir: {root}/exp/{encoder}
-            seed_everything: 0
-            trainer:
-              max_steps: {max_steps}
-              val_check_interval: 4
-              check_val_every_n_epoch: null
-              accelerator: cpu
-              devices: 1
-              enable_progress_bar: false
-              use_distributed_sampler: false
-            model:
-              class_path: toolkit.tasks.asr.CTCTask
-              init_args:
-                tokenizer: {root}/tokenizer
-                cmvn: {root}/cmvn.json
-                encoder: {encoder}
-                hidden_size: 32
-                num_layers: 3
-                lr: 0.003
-                warmup_steps: 2
-            data:
-              class_path: toolkit.data.speech_datamodule.SpeechDataModule
-              init_args:
-                train: {root}/train.jsonl
-                dev: {root}/dev.jsonl
-                test: {root}/test.jsonl
-                tokenizer: {root}/tokenizer
-                max_seconds: 6.0
-            """
-        )
-    )
-    return cfg
-
-
-def test_fit_then_decode_files_folder_and_manifest(tmp_path, capsys):
-    make_corpus(tmp_path)
-    summary = fit(["--config", str(config(tmp_path))])
+def test_fit_then_decode_files_folder_and_manifest(tmp_path, capsys, asr_corpus, asr_config, train_word_lm):
+    summary = fit(["--config", str(asr_config(tmp_path))])
     exp = tmp_path / "exp/res_indrnn"
     metrics = json.loads((exp / "metrics.json").read_text())
     assert summary["train"]["steps"] == 8 and metrics["train"]["item_unit"] == "audio s"
@@ -131,14 +58,14 @@ def test_fit_then_decode_files_folder_and_manifest(tmp_path, capsys):
     assert json.loads((exp / "metrics.json").read_text())["final"] == final
 
     # a word-level recur LM fuses through a lexicon spelled in the model's characters
-    lm_exp = word_lm(tmp_path)
+    lm_exp = train_word_lm(tmp_path)
     assert main(["decode", "--model", str(exp), str(tmp_path / "test.jsonl"), "--set", "test", "--beam", "4",
                  "--lm", str(lm_exp), "--lm-weight", "0.5"]) == 0  # fmt: skip
     lexicon = (exp / "decode" / f"lexicon.{lm_exp.name}.txt").read_text().splitlines()
     assert sorted(lexicon) == ["aa\ta a |", "ab\ta b |", "ba\tb a |"]
     hyps = [line.split("=", 1)[1] for line in (exp / "decode/test_beam4_rnnlm/recogs.txt").read_text().splitlines()
             if "\thyp=" in line]  # fmt: skip
-    assert hyps and all(set(h.split()) <= set(WORDS) for h in hyps)  # only lexicon words come out
+    assert hyps and all(set(h.split()) <= set(asr_corpus.words) for h in hyps)  # only lexicon words come out
 
     # n-best rescoring by the recur LM: at weight 0 the first pass's best is kept; it needs a beam
     args = ["decode", "--model", str(exp), str(tmp_path / "test.jsonl"), "--nbest", "4", "--rescore-lm", str(lm_exp)]
@@ -185,35 +112,10 @@ def test_fit_then_decode_files_folder_and_manifest(tmp_path, capsys):
     assert [r.text for r in repaired] == [r.text for r in expected]
 
 
-def word_lm(root):
-    """A word LM over the toy language, trained for a few steps with recur fit."""
-    (root / "lm.txt").write_text("\n".join(["ab ba", "aa", "ba ab aa", "ab"] * 10) + "\n")
-    train_tokenizer("word", (root / "lm.txt").read_text().splitlines()).save(root / "lm_words")
-    cfg = root / "lm.yaml"
-    cfg.write_text(
-        textwrap.dedent(
-            f"""
-            exp_dir: {root}/exp/word_lm
-            trainer: {{max_steps: 4, accelerator: cpu, devices: 1, enable_progress_bar: false}}
-            model:
-              class_path: toolkit.tasks.lm.LMTask
-              init_args: {{tokenizer: {root}/lm_words, encoder: lstm, hidden_size: 8, num_layers: 1}}
-            data:
-              class_path: toolkit.data.lm_datamodule.LMDataModule
-              init_args: {{train: {root}/lm.txt, valid: {root}/lm.txt, tokenizer: {root}/lm_words, batch_size: 2,
-                          bptt: 4}}
-            """
-        )
-    )
-    fit(["--config", str(cfg)])
-    return root / "exp/word_lm"
-
-
-def test_non_finite_loss_skips_the_batch(tmp_path):
+def test_non_finite_loss_skips_the_batch(tmp_path, asr_corpus):
     from toolkit.data.dataset import SpeechBatch
     from toolkit.tasks.asr import CTCTask
 
-    make_corpus(tmp_path)
     task = CTCTask(str(tmp_path / "tokenizer"), encoder="lstm", hidden_size=8, num_layers=1)
     # 3 frames after subsampling cannot carry 5 target tokens: CTC loss is infinite
     batch = SpeechBatch(["x"], torch.randn(1, 9, 80), torch.tensor([9]), torch.tensor([[3, 4, 3, 4, 3]]),
@@ -222,10 +124,9 @@ def test_non_finite_loss_skips_the_batch(tmp_path):
     assert task.training_step(batch, 0) is None and int(task.skipped_batches) == 1
 
 
-def test_untokenizable_transcripts_are_listed_not_kept(tmp_path):
+def test_untokenizable_transcripts_are_listed_not_kept(tmp_path, asr_corpus):
     from toolkit.data.speech_datamodule import SpeechDataModule
 
-    make_corpus(tmp_path)
     lines = (tmp_path / "dev.jsonl").read_text().splitlines()
     extra = json.loads(lines[0]) | {"id": "weird", "text": "ab zz"}  # 'z' never occurs in training text
     (tmp_path / "dev.jsonl").write_text("\n".join([*lines, json.dumps(extra)]) + "\n")
@@ -252,11 +153,10 @@ def test_references_are_scored_as_the_tokenizer_writes_them(tmp_path):
     assert task.wers["val_"].compute() == 0 and task.cers["val_"].compute() == 0
 
 
-def test_cached_features_with_speed_perturbation_feed_training_batches(tmp_path):
+def test_cached_features_with_speed_perturbation_feed_training_batches(tmp_path, asr_corpus):
     """cache_features + speed_perturb: training batches come from the perturbed copies; dev stays plain."""
     from toolkit.data.speech_datamodule import CachedSpeechDataset, SpeechDataModule
 
-    make_corpus(tmp_path)
     dm = SpeechDataModule(str(tmp_path / "train.jsonl"), str(tmp_path / "dev.jsonl"), str(tmp_path / "tokenizer"),
                           cache_features=True, speed_perturb=[0.9, 1.1], max_seconds=4.0)  # fmt: skip
     dm.setup("fit")
@@ -273,17 +173,17 @@ def test_cached_features_with_speed_perturbation_feed_training_batches(tmp_path)
     assert seen == len(train)
 
 
-def test_extra_train_manifests_with_the_real_set_repeated(tmp_path):
+def test_extra_train_manifests_with_the_real_set_repeated(tmp_path, asr_corpus):
     """extra_train joins the training set once per epoch; train_repeat upsamples train without recomputing it."""
     import pytest
 
     from toolkit.data.speech_datamodule import CachedSpeechDataset, RepeatedConcatDataset, SpeechDataModule
     from toolkit.errors import UserError
 
-    sets = make_corpus(tmp_path)
+    sets = asr_corpus.sets
     extra_dir = tmp_path / "synth"
     extra_dir.mkdir()
-    extra = [utterance(extra_dir / f"x{i}.wav", ["aa", "ba"], seed=100 + i) for i in range(5)]
+    extra = [asr_corpus.utterance(extra_dir / f"x{i}.wav", ["aa", "ba"], seed=100 + i) for i in range(5)]
     write_manifest(extra_dir / "train.jsonl", extra)
     dm = SpeechDataModule(str(tmp_path / "train.jsonl"), str(tmp_path / "dev.jsonl"), str(tmp_path / "tokenizer"),
                           cache_features=True, max_seconds=4.0, extra_train=[str(extra_dir / "train.jsonl")],

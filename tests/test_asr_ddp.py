@@ -8,7 +8,6 @@ import os
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from test_asr import make_corpus
 
 from toolkit.data.dataset import SpeechBatch
 
@@ -57,8 +56,7 @@ def worker(rank: int, root, port: int, out) -> None:
     dist.destroy_process_group()
 
 
-def test_two_processes_match_one(tmp_path):
-    make_corpus(tmp_path)
+def test_two_processes_match_one(tmp_path, asr_corpus):
     task = build(tmp_path)
     torch.save(task.state_dict(), tmp_path / "init.pt")
     task.training_step(batch(), 0).backward()

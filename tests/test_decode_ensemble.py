@@ -8,7 +8,6 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from test_asr import config, make_corpus
 from torch import nn
 
 from toolkit.cli.main import main
@@ -68,9 +67,8 @@ def test_models_that_do_not_share_tokens_or_frames_are_refused():
         other(torch.zeros(2, 15, 80), lengths * 3)
 
 
-def test_decode_with_an_ensemble_of_trained_models(tmp_path, capsys):
-    make_corpus(tmp_path)
-    fit(["--config", str(config(tmp_path, max_steps=8))])
+def test_decode_with_an_ensemble_of_trained_models(tmp_path, capsys, asr_corpus, asr_config):
+    fit(["--config", str(asr_config(tmp_path, max_steps=8))])
     exp = tmp_path / "exp/res_indrnn"
     test = str(tmp_path / "test.jsonl")
     capsys.readouterr()

@@ -6,8 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_asr import config, make_corpus
-
 from toolkit.train.cli import fit
 
 EGS = Path(__file__).resolve().parents[1] / "egs"
@@ -23,9 +21,8 @@ def test_use_layer():
     assert "res_indrnn encoder" in run("use_layer.py")
 
 
-def test_decode_file(tmp_path):
-    make_corpus(tmp_path)
-    fit(["--config", str(config(tmp_path, "lstm", max_steps=2))])
+def test_decode_file(tmp_path, asr_corpus, asr_config):
+    fit(["--config", str(asr_config(tmp_path, "lstm", max_steps=2))])
     out = run("decode_file.py", str(tmp_path / "exp/lstm"), str(tmp_path / "test0.wav"), str(tmp_path / "nope.wav"))
     assert out.splitlines()[0].startswith("skipped:") and "test0\t" in out and "real-time factor" in out
 

@@ -12,22 +12,16 @@ import torch
 
 from toolkit.cli.main import main
 from toolkit.data.manifest import write_manifest
-from toolkit.data.tokenizer import train_tokenizer
 from toolkit.decode import BeamConfig, CTCBeamSearch, FusionLM
 from toolkit.tasks.lm import LMTask
 from toolkit.tasks.lm_eval import score_text
 from toolkit.train.cli import fit
 
-TEXT = ["the cat sat", "the dog sat", "a cat ran", "the cat ran", "a dog sat"] * 8
-
 
 @pytest.fixture
-def corpus(tmp_path):
-    for split, lines in (("train", TEXT), ("valid", TEXT[:10]), ("test", TEXT[5:15])):
-        (tmp_path / f"{split}.txt").write_text("\n".join(lines) + "\n")
-    train_tokenizer("word", TEXT).save(tmp_path / "words")
-    train_tokenizer("char", TEXT).save(tmp_path / "chars")
-    return tmp_path
+def corpus(lm_corpus):
+    """conftest's ``lm_corpus`` (text splits, ``words/`` and ``chars/`` tokenizers) under this file's name."""
+    return lm_corpus
 
 
 def test_perplexity_is_total_nll_over_all_predicted_tokens(corpus):

@@ -11,14 +11,12 @@ import sys
 import textwrap
 import time
 
-from test_asr import config, make_corpus
-
 from toolkit.cli.main import main
 
 
-def recipe(root, max_steps: int):
-    make_corpus(root)
-    cfg = config(root, "lstm", max_steps=max_steps)
+def recipe(root, asr_config, max_steps: int):
+    """A recipe training an LSTM on the toy corpus in ``root`` (the ``asr_corpus`` fixture)."""
+    cfg = asr_config(root, "lstm", max_steps=max_steps)
     text = cfg.read_text().replace("devices: 1", "devices: 1\n  enable_checkpointing: true")
     cfg.write_text(text)
     path = root / "recipe.yaml"
@@ -42,10 +40,10 @@ def recipe(root, max_steps: int):
     return path
 
 
-def test_kill_9_mid_training_then_rerun_finishes(tmp_path):
+def test_kill_9_mid_training_then_rerun_finishes(tmp_path, asr_corpus, asr_config):
     # enough steps that the run is still training when its first checkpoint appears: 120 steps of this
     # tiny model take about 1.4 s on a 2-core Xeon, so 120 could finish before the kill
-    path = recipe(tmp_path, max_steps=600)
+    path = recipe(tmp_path, asr_config, max_steps=600)
     cmd = [sys.executable, "-m", "toolkit.cli.main", "run", str(path)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     last = tmp_path / "exp/lstm/checkpoints/last.ckpt"
@@ -68,8 +66,8 @@ def test_kill_9_mid_training_then_rerun_finishes(tmp_path):
     assert "--ckpt_path last" in log and "Restoring states from the checkpoint" in log
 
 
-def test_devices_2_trains_with_ddp(tmp_path):
-    path = recipe(tmp_path, max_steps=4)
+def test_devices_2_trains_with_ddp(tmp_path, asr_corpus, asr_config):
+    path = recipe(tmp_path, asr_config, max_steps=4)
     assert main(["run", str(path), "--devices", "2"]) == 0
     metrics = json.loads((tmp_path / "exp/lstm/metrics.json").read_text())
     assert metrics["train"]["steps"] == 4 and "test/wer" in metrics["final"]

@@ -33,8 +33,10 @@ def table(input_size: int, hidden_size: int, num_layers: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from toolkit.errors import ConfigError
+
     for key in ("input_size", "hidden_size", "num_layers"):
         if getattr(args, key) < 1:
-            raise ValueError(f"--{key.replace('_', '-')} must be a positive integer")
+            raise ConfigError(f"--{key.replace('_', '-')} must be a positive integer")
     print(table(args.input_size, args.hidden_size, args.num_layers))
     return 0

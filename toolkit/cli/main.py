@@ -7,6 +7,7 @@ import importlib
 import os
 import pkgutil
 import sys
+import traceback
 from collections.abc import Sequence
 
 import toolkit
@@ -21,12 +22,33 @@ def _commands() -> dict[str, object]:
             continue
         try:
             module = importlib.import_module(f"toolkit.cli.{mod.name}")
-        except Exception as err:  # reported when the command is used, not by every other command
-            print(f"recur: warning: command module {mod.name!r} failed to import: {err}", file=sys.stderr)
+        except Exception as err:  # one broken command must not take the others down; using it shows why
+            found[mod.name] = _Broken(mod.name, err)
             continue
         if hasattr(module, "COMMAND"):
             found[module.COMMAND] = module
     return dict(sorted(found.items()))
+
+
+class _Broken:
+    """A command whose module failed to import: listed in ``--help``; running it re-raises the error,
+    traceback included (a broken install or a bug, not bad input)."""
+
+    def __init__(self, name: str, err: Exception):
+        self.HELP = f"(unavailable: {type(err).__name__} on import; run it for the traceback)"
+        self.err = err
+
+    def configure(self, parser: argparse.ArgumentParser) -> None:
+        def accept_any_words(args=None, namespace=None):  # whatever was typed, running it shows the error
+            ns = namespace or argparse.Namespace()
+            for key, value in parser._defaults.items():
+                setattr(ns, key, value)
+            return ns, []
+
+        parser.parse_known_args = accept_any_words
+
+    def run(self, args: argparse.Namespace) -> int:
+        raise self.err
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,43 +70,69 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         try:
             module.configure(p)
-        except Exception as err:  # one broken command must not take the others down
-            p.set_defaults(_run=_unavailable(name, err))
+        except Exception as err:  # one broken command must not take the others down; using it shows why
+            p.set_defaults(_run=_Broken(name, err).run)
             continue
         p.set_defaults(_run=module.run)
     return parser
 
 
-def _unavailable(name: str, err: Exception):
-    def run(args: argparse.Namespace) -> int:
-        raise UserError(f"this command could not be set up: {type(err).__name__}: {err}")
+def _user_error_line(err: BaseException) -> str | None:
+    """The one line for an error the user can fix, or None when ``err`` is a bug.
 
-    return run
+    A ``UserError`` (the toolkit's own, raised where input is checked) or an ``OSError`` about a named
+    path (a file given on the command line or in a config that is missing, unreadable, a folder, or
+    on a full or read-only disk) is the user's to fix. Anything else (``ValueError``, ``KeyError``,
+    ``RuntimeError``, ...) is a bug and keeps its traceback.
+    """
+    if isinstance(err, UserError):
+        return str(err)
+    if isinstance(err, OSError) and err.filename is not None:
+        return f"{err.filename}: {err.strerror or err}"
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``recur`` command; returns the exit status.
+
+    0: done. 2: the user's error (bad input, a missing file, a bad option: argparse's usage errors
+    too), one line ``recur <command>: error: <message>`` on stderr, no traceback. 1: a bug, the full
+    traceback and a line saying so. 130: interrupted (Ctrl-C). ``recur --debug`` (or
+    ``RECUR_DEBUG=1``) prints the traceback of user errors and interrupts as well.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
+    debug = args.debug or bool(os.environ.get("RECUR_DEBUG"))
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
     try:
         return int(args._run(args) or 0)
-    except (UserError, ValueError, FileNotFoundError, PermissionError, IsADirectoryError) as err:
-        if args.debug or os.environ.get("RECUR_DEBUG"):
-            raise
-        print(f"recur {args.command}: error: {err}", file=sys.stderr)
-        return 2
     except BrokenPipeError:  # output piped into `head` and closed early: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except KeyboardInterrupt:
+        if debug:
+            traceback.print_exc()
         print(f"recur {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:
+        line = _user_error_line(err)
+        if line is None or debug:
+            traceback.print_exc()
+        if line is not None:
+            print(f"recur {args.command}: error: {line}", file=sys.stderr)
+            return 2
+        print(
+            f"recur {args.command}: internal error: {type(err).__name__} (traceback above); please report it "
+            "with the command that caused it",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

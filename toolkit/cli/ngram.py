@@ -41,8 +41,13 @@ def _sentences(paths: list[str], args: argparse.Namespace) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from toolkit.decode.ngram import NGramLM
+    from toolkit.errors import ConfigError, UserError
 
+    if args.order < 2:
+        raise ConfigError(f"--order {args.order}: an n-gram model needs order 2 or more (KenLM reads bigrams and up)")
     lines = _sentences(args.texts, args)
+    if not lines:
+        raise UserError(f"{' '.join(args.texts)}: no text to train on (empty after normalisation)")
     lm = NGramLM(lines, order=args.order, smoothing=args.smoothing)
     path = lm.write_arpa(args.out)
     sizes = ", ".join(f"{n}-grams {len(lm.counts[n]):,}" for n in range(1, args.order + 1))

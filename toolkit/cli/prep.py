@@ -34,9 +34,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import data_prep
+    from toolkit.errors import ConfigError
 
     if args.jobs is not None and args.jobs < 1:
-        raise ValueError("--jobs must be a positive integer")
+        raise ConfigError("--jobs must be a positive integer")
     module = data_prep.get(args.corpus)
     start = time.perf_counter()
     result = module.from_args(args)

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import soundfile as sf
 
+from toolkit.errors import UserError
+
 if TYPE_CHECKING:  # torch is imported on use: `recur prep --help` should not pay for it
     import torch
 
@@ -23,8 +25,14 @@ if TYPE_CHECKING:  # torch is imported on use: `recur prep --help` should not pa
 SILENCE_PEAK = 1e-4
 
 
-class BadAudio(Exception):
+class BadAudio(UserError):
     """An unusable audio file; ``str(err)`` is the one-line reason."""
+
+
+# What soundfile raises for a file it cannot open: its own errors, and a TypeError for a file whose
+# format needs to be given (a headerless .raw: "samplerate must be specified"). Only the opening call
+# catches the TypeError; a TypeError anywhere else is a bug, not bad audio.
+_OPEN_ERRORS = (sf.SoundFileError, TypeError)
 
 
 @dataclass(frozen=True)
@@ -84,7 +92,7 @@ def probe_audio(path: str | os.PathLike, max_duration: float = math.inf, read: b
         raise BadAudio("empty file (0 bytes)")
     try:
         info = sf.info(path)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+    except _OPEN_ERRORS as err:
         raise BadAudio(f"unreadable ({_short(err)})") from None
     declared = _declared_bytes(path)
     if declared is not None:
@@ -100,7 +108,7 @@ def probe_audio(path: str | os.PathLike, max_duration: float = math.inf, read: b
     if read:
         try:
             data, _ = sf.read(path, dtype="float32", always_2d=True)
-        except (sf.LibsndfileError, RuntimeError) as err:
+        except sf.SoundFileError as err:
             raise BadAudio(f"corrupt audio data ({_short(err)})") from None
         if len(data) == 0:
             raise BadAudio("zero length (no samples)")
@@ -135,18 +143,22 @@ def read_audio(
 
     path = os.fspath(path)
     try:
-        with sf.SoundFile(path) as f:
+        f = sf.SoundFile(path)
+    except _OPEN_ERRORS as err:
+        if os.path.islink(path) and not os.path.exists(path):
+            raise BadAudio(f"{path}: broken symbolic link (to {os.readlink(path)})") from None
+        if not os.path.isfile(path):
+            raise BadAudio(f"{path}: missing file") from None
+        raise BadAudio(f"{path}: unreadable ({_short(err)})") from None
+    try:
+        with f:
             sr = f.samplerate
             start = int(round(offset * sr))
             if start:
                 f.seek(start)
             frames = -1 if duration is None else int(round(duration * sr))
             data = f.read(frames, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
-        if os.path.islink(path) and not os.path.exists(path):
-            raise BadAudio(f"{path}: broken symbolic link (to {os.readlink(path)})") from None
-        if not os.path.isfile(path):
-            raise BadAudio(f"{path}: missing file") from None
+    except sf.SoundFileError as err:
         raise BadAudio(f"{path}: unreadable ({_short(err)})") from None
     wave = torch.from_numpy(data.mean(axis=1) if data.shape[1] > 1 else data[:, 0])
     if sampling_rate is not None and sampling_rate != sr:

@@ -16,7 +16,7 @@ import torch
 from toolkit.data.sampler import BucketBatchSampler
 from toolkit.data.text import read_lines
 from toolkit.data.tokenizer import SPECIALS, Tokenizer
-from toolkit.errors import UserError
+from toolkit.errors import ConfigError, UserError
 
 
 def read_text(path: str | os.PathLike) -> list[str]:
@@ -80,7 +80,7 @@ class StreamBatches:
 
     def __init__(self, ids: torch.Tensor, batch_size: int, bptt: int, num_replicas: int = 1, rank: int = 0) -> None:
         if bptt < 1 or batch_size < 1:
-            raise ValueError("batch_size and bptt must be positive")
+            raise ConfigError(f"batch_size and bptt must be positive, got {batch_size} and {bptt}")
         shard = ids.numel() // num_replicas
         self.data = batchify(ids[rank * shard : (rank + 1) * shard], batch_size)
         self.bptt = bptt

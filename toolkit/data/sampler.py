@@ -12,6 +12,8 @@ from collections.abc import Iterator, Sequence
 
 from torch.utils.data import Sampler
 
+from toolkit.errors import ConfigError
+
 
 def _dist_world() -> tuple[int, int]:
     import torch.distributed as dist
@@ -59,7 +61,7 @@ class BucketBatchSampler(Sampler[list[int]]):
         sorted_batches: bool = True,
     ) -> None:
         if max_seconds <= 0:
-            raise ValueError(f"max_seconds must be positive, got {max_seconds}")
+            raise ConfigError(f"max_seconds must be positive, got {max_seconds}")
         world, me = _dist_world()
         self.num_replicas = world if num_replicas is None else num_replicas
         self.rank = me if rank is None else rank

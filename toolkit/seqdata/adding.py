@@ -14,6 +14,7 @@ from lightning.pytorch import LightningDataModule
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
+from toolkit.errors import ConfigError
 from toolkit.train.resumable import ResumableLoader
 
 BASELINE_MSE = 1.0 / 6.0
@@ -22,7 +23,7 @@ BASELINE_MSE = 1.0 / 6.0
 def adding_example(seq_len: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
     """One sequence: x (T, 2) float32, y () float32 = sum of the two marked values."""
     if seq_len < 2:
-        raise ValueError(f"adding problem: seq_len must be at least 2, got {seq_len}")
+        raise ConfigError(f"adding problem: seq_len must be at least 2, got {seq_len}")
     values = torch.rand(seq_len, generator=generator)
     half = seq_len // 2
     first = int(torch.randint(0, half, (), generator=generator))
@@ -42,7 +43,7 @@ class AddingDataset(Dataset):
 
     def __init__(self, seq_len: int, size: int, seed: int = 0):
         if size < 1:
-            raise ValueError(f"adding problem: size must be positive, got {size}")
+            raise ConfigError(f"adding problem: size must be positive, got {size}")
         self.seq_len, self.size, self.seed = seq_len, size, seed
 
     def __len__(self) -> int:

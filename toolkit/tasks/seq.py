@@ -17,6 +17,7 @@ from torchmetrics import MeanMetric, MeanSquaredError
 from torchmetrics.classification import MulticlassAccuracy
 
 import toolkit.nn as rnn
+from toolkit.errors import ConfigError
 from toolkit.nn.base import last_valid, length_mask
 from toolkit.train.optim import build_optimizer
 
@@ -70,7 +71,7 @@ class SeqTask(LightningModule):
         self.save_hyperparameters()
         opts = dict(encoder_opts or {})
         if encoder not in rnn.available():
-            raise ValueError(f"unknown encoder {encoder!r}; available: {', '.join(rnn.available())}")
+            raise ConfigError(f"unknown encoder {encoder!r}; available: {', '.join(rnn.available())}")
         if param_budget is not None:
             hidden_size = rnn.width_for_params(encoder, param_budget, input_size, num_layers, **opts)
         self.hidden_size = hidden_size
@@ -84,7 +85,7 @@ class SeqTask(LightningModule):
             self.monitor, self.monitor_mode = "val/mse", "min"
             self.scores = nn.ModuleDict({_key(s): MeanSquaredError() for s in STAGES})
         else:
-            raise ValueError(f"loss must be 'mse' or 'ce', got {loss!r}")
+            raise ConfigError(f"loss must be 'mse' or 'ce', got {loss!r}")
         # NaN must surface (a diverged model), not be dropped and read as a low loss
         self.losses = nn.ModuleDict({_key(s): MeanMetric(nan_strategy="disable") for s in STAGES})
 

@@ -9,6 +9,8 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from toolkit.errors import ConfigError
+
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
     "adamw": torch.optim.AdamW,
@@ -89,11 +91,11 @@ def build_optimizer(
     one inside the warmup scales it too).
     """
     if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+        raise ConfigError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
     if lr <= 0:
-        raise ValueError(f"lr must be positive, got {lr}")
+        raise ConfigError(f"lr must be positive, got {lr}")
     if warmup_steps < 0:
-        raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
+        raise ConfigError(f"warmup_steps must be >= 0, got {warmup_steps}")
     params = parameter_groups(model, weight_decay) if isinstance(model, nn.Module) else model
     optimizer = OPTIMIZERS[name](params, lr=lr, weight_decay=weight_decay)
     if not lr_milestones:

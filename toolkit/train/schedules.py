@@ -11,13 +11,13 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import Timer
 from torch.optim.lr_scheduler import LambdaLR
 
-from toolkit.errors import UserError
+from toolkit.errors import ConfigError, UserError
 
 
 def warmup_scheduler(optimizer: torch.optim.Optimizer, warmup_steps: int) -> dict:
     """Lightning scheduler config: the rate rises linearly over ``warmup_steps`` optimiser steps, then stays."""
     if warmup_steps < 0:
-        raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
+        raise ConfigError(f"warmup_steps must be >= 0, got {warmup_steps}")
 
     def factor(step: int) -> float:
         return min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else 1.0
@@ -32,7 +32,7 @@ class PlateauReload(Callback):
 
     def __init__(self, monitor: str, mode: str = "min", patience: int = 2, factor: float = 0.2, min_lr: float = 1e-6):
         if mode not in ("min", "max"):
-            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+            raise ConfigError(f"mode must be 'min' or 'max', got {mode!r}")
         self.monitor, self.mode, self.patience, self.factor, self.min_lr = monitor, mode, patience, factor, min_lr
         self.best = math.inf if mode == "min" else -math.inf
         self.bad = 0
@@ -90,7 +90,7 @@ class BudgetDecay(Callback):
 
     def __init__(self, final: float = 0.0):
         if not 0.0 <= final <= 1.0:
-            raise ValueError(f"final must be in [0, 1], got {final}")
+            raise ConfigError(f"final must be in [0, 1], got {final}")
         self.final = final
         self.factor = 1.0
         self._timer: Timer | None = None
