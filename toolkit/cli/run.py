@@ -24,7 +24,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="override a recipe variable, for every model or (KEY.MODEL=VALUE) for one (repeatable)",
     )
     parser.add_argument("--force", action="store_true", help="redo the selected stages even if up to date")
-    parser.add_argument("--list", action="store_true", help="list the stages and their state, run nothing")
+    parser.add_argument(
+        "--list", action="store_true", help="list the stages, whether each is done and why not, run nothing"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,9 +44,10 @@ def run(args: argparse.Namespace) -> int:
         overrides[key] = value
     runner = RecipeRunner(recipe, args.exp, args.devices, args.num_nodes, models, args.force, overrides=overrides)
     if args.list:
-        for job, done in runner.states(args.stage, args.stop_stage):
-            state = "done" if done else "to do"
-            print(f"{job.label:<28} {state:<6} {job.stage.help}")
+        for job, why in runner.status(args.stage, args.stop_stage):
+            state = "done" if why is None else "to do"
+            note = job.stage.help if why is None else why
+            print(f"{job.label:<28} {state:<6} {note}".rstrip())
         return 0
     results = runner.run(args.stage, args.stop_stage)
     done = sum(1 for _, s in results if s == "done")
