@@ -32,12 +32,12 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from toolkit.errors import UserError
 
-from .spec import Recipe, Stage
+from .spec import Recipe, Stage, expand
 
 # files named on a stage's command line with these suffixes are configs: their content is part of the
 # stamp (other paths on the command line are often the stage's own outputs)
@@ -64,14 +64,16 @@ class Job:
     # the command and inputs with the experiment folder and the recipe folder as placeholders (the stamp's view)
     canon_argv: list[str] = field(default_factory=list)
     canon_inputs: list[str] = field(default_factory=list)
+    set: str | None = None
 
     @property
     def label(self) -> str:
-        return f"{self.stage.name}[{self.model}]" if self.model else self.stage.name
+        axes = [a for a in (self.model, self.set) if a]
+        return f"{self.stage.name}[{','.join(axes)}]" if axes else self.stage.name
 
     @property
     def slug(self) -> str:
-        return f"{self.stage.name}-{self.model}" if self.model else self.stage.name
+        return "-".join(a for a in (self.stage.name, self.model, self.set) if a)
 
 
 @dataclass
@@ -116,36 +118,52 @@ def _hash(obj: object) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
 
 
-def apply_overrides(recipe: Recipe, overrides: dict[str, str]) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
-    """The recipe's variables after ``--set``: (shared values, per-model values).
+def apply_overrides(recipe: Recipe, overrides: dict[str, str]) -> Recipe:
+    """The recipe with its variables set by ``--set`` (validated again: a value may use other variables).
 
-    ``KEY=VALUE`` sets a variable for every model; ``KEY.MODEL=VALUE`` sets one model's value of a
-    variable used only by per_model stages (a shared one becomes per-model, its value the default).
+    ``KEY=VALUE`` sets a variable for every model and set; ``KEY.NAME=VALUE`` sets its value for one
+    model (or one set) where only per_model (per_set) stages use it: a shared variable becomes a
+    per-model (per-set) one, its value the default.
     """
     shared = dict(recipe.vars)
-    per_model = {k: dict(v) for k, v in recipe.model_vars.items()}
-    known = set(shared) | set(per_model)
+    tables = {
+        "model": {k: dict(v) for k, v in recipe.model_vars.items()},
+        "set": {k: dict(v) for k, v in recipe.set_vars.items()},
+    }
+    known = set(shared) | set(tables["model"]) | set(tables["set"])
     for item, value in overrides.items():
-        key, _, model = item.partition(".")
+        key, _, name = item.partition(".")
         if key not in known:
             raise UserError(
                 f"--set {item}: not a variable of {recipe.path} (vars: {', '.join(sorted(known)) or 'none'})"
             )
-        if not model:
+        if not name:
             shared[key] = value
-            per_model.pop(key, None)
+            tables["model"].pop(key, None)
+            tables["set"].pop(key, None)
             continue
-        if model not in recipe.models:
-            raise UserError(f"--set {item}: {model!r} is not a model of {recipe.path} ({', '.join(recipe.models)})")
-        users = [s.name for s in recipe.stages if not s.per_model and "{" + key + "}" in s.run + (s.workdir or "")]
+        axis = "model" if name in recipe.models else "set" if name in recipe.sets else None
+        if axis is None:
+            sets = f"; sets: {', '.join(recipe.sets)}" if recipe.sets else ""
+            raise UserError(
+                f"--set {item}: {name!r} is not a model of {recipe.path} (models: {', '.join(recipe.models)}{sets})"
+            )
+        other = "set" if axis == "model" else "model"
+        if key in tables[other]:
+            raise UserError(f"--set {item}: {key} has one value per {other}, not per {axis}")
+        flag = "per_model" if axis == "model" else "per_set"
+        users = [s.name for s in recipe.stages if not getattr(s, flag) and key in recipe.uses(s)]
         if users:
             raise UserError(
-                f"--set {item}: {key} is used by shared stage(s) {users}; set it for all models (--set {key}=...)"
+                f"--set {item}: {key} is used by shared stage(s) {users} (not {flag}); set it for all (--set {key}=...)"
             )
         if key in shared:
-            per_model[key] = {"default": shared.pop(key)}
-        per_model[key][model] = value
-    return shared, per_model
+            tables[axis][key] = {"default": shared.pop(key)}
+        tables[axis][key][name] = value
+    out = replace(recipe, vars=shared, model_vars=tables["model"], set_vars=tables["set"])
+    if overrides:
+        out.validate(where=f"--set {' '.join(f'{k}={v}' for k, v in overrides.items())}")
+    return out
 
 
 class RecipeRunner:
@@ -161,22 +179,22 @@ class RecipeRunner:
         force: bool = False,
         echo: Callable[[str], None] = print,
         overrides: dict[str, str] | None = None,
+        sets: list[str] | None = None,
     ):
-        if models:
-            unknown = [m for m in models if m not in recipe.models]
+        for flag, chosen, names in (("--models", models, recipe.models), ("--sets", sets, recipe.sets)):
+            unknown = [m for m in chosen or () if m not in names]
             if unknown:
                 raise UserError(
-                    f"--models: {', '.join(unknown)} not in {recipe.path} (models: {', '.join(recipe.models)})"
+                    f"{flag}: {', '.join(unknown)} not in {recipe.path} ({flag[2:]}: {', '.join(names) or 'none'})"
                 )
         if devices < 1 or num_nodes < 1:
             raise UserError("--devices and --num-nodes must be at least 1")
         self.recipe, self.force, self.echo = recipe, force, echo
         self.exp = Path(exp or recipe.exp)
         self.models = models or recipe.models
-        shared, per_model = apply_overrides(recipe, overrides or {})
-        self.model_vars = per_model
-        self.vars = {
-            **shared,
+        self.sets = sets or recipe.sets
+        self.spec = apply_overrides(recipe, overrides or {})
+        self.builtins = {
             "exp": str(self.exp),
             "recipe_dir": str(recipe.path.parent),
             "devices": str(devices),
@@ -186,28 +204,43 @@ class RecipeRunner:
 
     # --- planning ------------------------------------------------------------------------------
     def jobs(self, start: str | None = None, stop: str | None = None, every_model: bool = False) -> list[Job]:
-        """The jobs of the stages from ``start`` to ``stop``, for the selected models (or all of them)."""
+        """The jobs of the stages from ``start`` to ``stop``, for the selected models and sets (or all)."""
         stages = self.recipe.stages
         first = self.recipe.index(start) if start else 0
         last = self.recipe.index(stop) if stop else len(stages) - 1
         if first > last:
             raise UserError(f"--stage {start} comes after --stop-stage {stop}")
         models = self.recipe.models if every_model else self.models
+        sets = self.recipe.sets if every_model else self.sets
         out = []
-        for stage in stages[first : last + 1]:
+        for stage in self.spec.stages[first : last + 1]:
             for model in models if stage.per_model else [None]:
-                values = dict(self.vars)
-                if model:
-                    values["model"] = model
-                    values.update({k: v.get(model, v.get("default", "")) for k, v in self.model_vars.items()})
-                canon = {**values, **PLACEHOLDERS}
-                argv = shlex.split(stage.run.format(**values))
-                workdir = Path(stage.workdir.format(**values)) if stage.workdir else None
-                inputs = [Path(p.format(**values)) for p in stage.inputs]
-                canon_argv = shlex.split(stage.run.format(**canon))
-                canon_inputs = [p.format(**canon) for p in stage.inputs]
-                out.append(Job(stage, model, argv, workdir, inputs, canon_argv, canon_inputs))
+                for data_set in sets if stage.per_set else [None]:
+                    out.append(self._job(stage, model, data_set))
         return out
+
+    def _values(self, model: str | None, data_set: str | None, builtins: dict[str, str]) -> dict[str, str]:
+        """Every variable's value for one job, other variables in it expanded."""
+        spec = self.spec
+        variables = dict(spec.vars)
+        fixed = dict(builtins)
+        if model:
+            fixed["model"] = model
+            variables.update({k: v.get(model, v.get("default", "")) for k, v in spec.model_vars.items()})
+        if data_set:
+            fixed["set"] = data_set
+            variables.update({k: v.get(data_set, v.get("default", "")) for k, v in spec.set_vars.items()})
+        return {**{k: expand(v, variables, fixed) for k, v in variables.items()}, **fixed}
+
+    def _job(self, stage: Stage, model: str | None, data_set: str | None) -> Job:
+        values = self._values(model, data_set, self.builtins)
+        canon = self._values(model, data_set, {**self.builtins, **PLACEHOLDERS})
+        argv = shlex.split(stage.run.format(**values))
+        workdir = Path(stage.workdir.format(**values)) if stage.workdir else None
+        inputs = [Path(p.format(**values)) for p in stage.inputs]
+        canon_argv = shlex.split(stage.run.format(**canon))
+        canon_inputs = [p.format(**canon) for p in stage.inputs]
+        return Job(stage, model, argv, workdir, inputs, canon_argv, canon_inputs, data_set)
 
     def _in_exp(self, path: str | Path) -> bool:
         """Whether ``path`` lies in the experiment folder (made by a stage, not given to the recipe)."""
@@ -263,8 +296,9 @@ class RecipeRunner:
 
     @staticmethod
     def depends(job: Job, earlier: Job) -> bool:
-        """Whether ``job`` consumes what ``earlier`` (a stage before it) produces."""
-        return earlier.model is None or job.model is None or earlier.model == job.model
+        """Whether ``job`` consumes what ``earlier`` (a stage before it) produces: on each axis (model,
+        set) one of them has none or they have the same."""
+        return all(a is None or b is None or a == b for a, b in ((job.model, earlier.model), (job.set, earlier.set)))
 
     def plan(self, start: str | None = None, stop: str | None = None) -> list[Planned]:
         """The selected jobs with their own key and the keys of what they depend on. Dependencies are over
