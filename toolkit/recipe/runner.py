@@ -1,13 +1,13 @@
 """Runs a recipe's stages in order; each stage is skipped when its stamp says it is done.
 
-A stage's stamp (``<exp>/.stamps/<stage>[-<model>].json``) records what decided its result: its command
-(with the experiment folder and the recipe folder as placeholders, so ``exp/x`` and ``/abs/exp/x`` are the
-same experiment), the content of every config file its command names (.yaml, .cfg, ...) and of its declared
-``inputs``, and the fingerprints of the stages it depends on (every earlier shared stage, and the earlier
-stages of its own model; a shared stage after per-model ones depends on all of them, whatever ``--models``
-selects). A rerun skips what is done and redoes what changed, and everything downstream of it;
-``recur run --list`` says why a stage is to do (never run, interrupted, which config or input changed, the
-command, which upstream stage).
+A stage's stamp (``<exp>/.stamps/<stage>[-<model>][-<set>].json``) records what decided its result: its
+command (with the experiment folder and the recipe folder as placeholders, so ``exp/x`` and ``/abs/exp/x``
+are the same experiment), the content of every config file its command names (.yaml, .cfg, ...) and of its
+declared ``inputs``, and the fingerprints of the stages it depends on (every earlier shared stage, and the
+earlier stages of its own model and set; a shared stage after per-model ones depends on all of them,
+whatever ``--models`` / ``--sets`` select). A rerun skips what is done and redoes what changed, and
+everything downstream of it; ``recur run --list`` says why a stage is to do (never run, interrupted, which
+config or input changed, the command, which upstream stage).
 
 Files inside the experiment folder are never fingerprinted: they are made by earlier stages (``cmvn.json``,
 a decode's ``.json``), whose own change is covered by the dependency, and they appear during a run, so
@@ -332,8 +332,8 @@ class RecipeRunner:
             if started is None:
                 return "never run"
             if p.job.workdir is not None and self._resumable(p, started):
-                return f"interrupted; resumes from {p.job.workdir / 'checkpoints' / 'last.ckpt'}"
-            return "interrupted; starts again"
+                return f"interrupted or failed; resumes from {p.job.workdir / 'checkpoints' / 'last.ckpt'}"
+            return "interrupted or failed; runs again"
         if stamp.get("version") != STAMP_VERSION:
             if self._legacy_holds(p, stamp):
                 return None
