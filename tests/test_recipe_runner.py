@@ -478,7 +478,7 @@ def test_only_a_real_change_redoes_a_stage_and_what_depends_on_it(tmp_path):
     # a --set variable: the stages whose command uses it
     why = todo(tmp_path, overrides={"beam": "16"})
     assert set(why) == {"decode[a]", "decode[lstm]", "report"}
-    assert why["decode[a]"] == "command changed: 8 -> 16"
+    assert why["decode[a]"] == "command changed: --beam 8 -> --beam 16"
     assert why["report"] == "upstream decode[a], decode[lstm] changed"
     # --models selects what runs, not what the shared stages depend on: nothing to do for a subset
     assert todo(tmp_path, models=["lstm"]) == {}

@@ -345,7 +345,8 @@ class RecipeRunner:
             changed = [label for label, key in p.needs.items() if old.get(label) != key]
             gone = [label for label in old if label not in p.needs]
             if changed:
-                return f"upstream {', '.join(changed)} changed"
+                more = f" and {len(changed) - 3} more" if len(changed) > 4 else ""
+                return f"upstream {', '.join(changed[:3] if more else changed)}{more} changed"
             if gone:
                 return f"upstream {', '.join(gone)} no longer in the recipe"
             return "upstream changed"
@@ -355,8 +356,12 @@ class RecipeRunner:
         """What differs between the stamp and the job now (the first difference found)."""
         old_cmd, new_cmd = stamp.get("command") or [], facts["command"]
         if old_cmd != new_cmd:
-            for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old_cmd, b=new_cmd).get_opcodes():
+            for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old_cmd, b=new_cmd, autojunk=False).get_opcodes():
                 if tag != "equal":
+                    # a changed value is shown with its option: --beam 8 -> --beam 16
+                    first = (old_cmd[i1:i2] or new_cmd[j1:j2])[0]
+                    if i1 and j1 and old_cmd[i1 - 1].startswith("-") and not first.startswith("-"):
+                        i1, j1 = i1 - 1, j1 - 1
                     before, after = shlex.join(old_cmd[i1:i2]) or "(nothing)", shlex.join(new_cmd[j1:j2]) or "(nothing)"
                     return f"command changed: {before} -> {after}"
         for kind, noun in (("files", "config"), ("inputs", "input")):
