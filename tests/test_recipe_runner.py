@@ -534,3 +534,15 @@ def test_stamps_of_the_previous_format_still_hold(tmp_path):
     # ... and a real change still redoes what it touches
     (tmp_path / "a.cfg").write_text("config a v2")
     assert todo(tmp_path) == {s: ANY for s in ("train[a]", "decode[a]", "report")}
+
+
+def test_a_training_moved_aside_twice_within_a_second_keeps_both(tmp_path, monkeypatch):
+    mini_recipe(tmp_path)
+    run_mini(tmp_path)
+    monkeypatch.setattr(time, "strftime", lambda fmt, *a: "20250101-000000")  # the same second, every time
+    for version in ("v2", "v3"):
+        (tmp_path / "lm.cfg").write_text(f"config lm {version}")
+        assert run_mini(tmp_path)["train_lm"] == "done"
+    assert sorted(p.name for p in (tmp_path / "exp").glob("lm.stale-*")) == [
+        "lm.stale-20250101-000000", "lm.stale-20250101-000000-2"
+    ]  # fmt: skip

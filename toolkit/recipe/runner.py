@@ -474,6 +474,10 @@ class RecipeRunner:
             self.echo(f"== {job.label}: resuming from {job.workdir / 'checkpoints' / 'last.ckpt'}")
             return ["--ckpt_path", "last"]
         stale = job.workdir.with_name(f"{job.workdir.name}.stale-{time.strftime('%Y%m%d-%H%M%S')}")
+        n = 1
+        while stale.exists():  # moved aside twice within a second
+            n += 1
+            stale = stale.with_name(f"{job.workdir.name}.stale-{time.strftime('%Y%m%d-%H%M%S')}-{n}")
         job.workdir.rename(stale)
         self.echo(f"== {job.label}: inputs or config changed (or --force); previous run moved to {stale}")
         return []
