@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 
@@ -250,3 +255,294 @@ def test_bad_recipes_name_the_problem(tmp_path, text, match):
 def test_missing_recipe_is_a_clear_error(tmp_path, capsys):
     assert main(["run", str(tmp_path / "nope.yaml")]) == 2
     assert "recipe not found" in capsys.readouterr().err
+
+
+# --- a synth-like miniature: every stage writes files, the training stages keep checkpoints ---------------
+
+# one tool for every non-training stage: it writes its output and logs its call; a stage whose label is in
+# die.txt kills itself with SIGKILL after writing a part of its output (kill -9 mid-stage)
+TOOL = textwrap.dedent(
+    """
+    import os, signal, sys
+    from pathlib import Path
+    root = Path(__file__).parent
+    label, out = sys.argv[1], Path(sys.argv[2])
+    with open(root / "calls.txt", "a") as f:
+        f.write(label + "\\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("partial")
+    die = root / "die.txt"
+    if die.exists() and die.read_text() == label:
+        die.unlink()
+        os.kill(os.getpid(), signal.SIGKILL)
+    out.write_text(label + " " + " ".join(sys.argv[3:]))
+    """
+)
+
+# a trainer: writes a checkpoint, then (when told so by die.txt) is killed or waits to be interrupted;
+# asked to resume (--ckpt_path last) it requires the checkpoint it left
+TRAIN = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    from pathlib import Path
+    root = Path(__file__).parent
+    label, work = sys.argv[1], Path(sys.argv[2])
+    with open(root / "calls.txt", "a") as f:
+        f.write(label + (" resumed" if "--ckpt_path" in sys.argv else "") + "\\n")
+    ckpt = work / "checkpoints" / "last.ckpt"
+    if "--ckpt_path" in sys.argv:
+        assert ckpt.read_text() == "step 5", "resumed without the checkpoint"
+        how = "resumed"
+    else:
+        assert not work.exists() or not any(work.iterdir()), "a fresh run found an old one"
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
+        ckpt.write_text("step 5")
+        how = "fresh"
+        die = root / "die.txt"
+        if die.exists() and die.read_text() == label:
+            die.unlink()
+            os.kill(os.getpid(), signal.SIGKILL)
+        if die.exists() and die.read_text() == label + " wait":
+            die.unlink()
+            (root / "waiting").write_text("")
+            time.sleep(120)
+    configs = [Path(p).read_text() for p in sys.argv[3:] if p.endswith(".cfg")]
+    (work / "result.txt").write_text(how + " " + " ".join(configs))
+    """
+)
+
+SYNTH = """
+# a synth-like miniature: data, tokenizer, CMVN stats, an LM and per-model training, decoding, report
+name: mini
+exp: {root}/exp
+models: [a, lstm]
+vars: {{py: {py}, beam: 8}}
+stages:
+  - name: prep
+    run: "{{py}} {root}/tool.py prep {{exp}}/data/train.jsonl --src {root}/corpus.txt"
+    inputs: ["{root}/corpus.txt"]
+  - name: tokenizer
+    run: "{{py}} {root}/tool.py tokenizer {{exp}}/tokenizer/tokenizer.json {{exp}}/data/train.jsonl"
+  - name: stats
+    run: "{{py}} {root}/tool.py stats {{exp}}/cmvn.json --out {{exp}}/cmvn.json"
+  - name: train_lm
+    workdir: "{{exp}}/lm"
+    run: "{{py}} {root}/train.py train_lm {{exp}}/lm {{recipe_dir}}/lm.cfg {{exp}}/tokenizer/tokenizer.json"
+  - name: train
+    per_model: true
+    workdir: "{{exp}}/{{model}}"
+    run: >-
+      {{py}} {root}/train.py train[{{model}}] {{exp}}/{{model}} {{recipe_dir}}/base.cfg {{recipe_dir}}/{{model}}.cfg
+      --cmvn {{exp}}/cmvn.json --tokenizer {{exp}}/tokenizer/tokenizer.json
+  - name: decode
+    per_model: true
+    run: "{{py}} {root}/tool.py decode[{{model}}] {{exp}}/{{model}}/decode.json --lm {{exp}}/lm --beam {{beam}}"
+  - name: report
+    run: "{{py}} {root}/tool.py report {{exp}}/RESULTS.json {{exp}}/a/decode.json {{exp}}/lstm/decode.json"
+"""
+MINI_LABELS = [
+    "prep",
+    "tokenizer",
+    "stats",
+    "train_lm",
+    "train[a]",
+    "train[lstm]",
+    "decode[a]",
+    "decode[lstm]",
+    "report",
+]
+
+
+def mini_recipe(root: Path) -> Path:
+    (root / "tool.py").write_text(TOOL)
+    (root / "train.py").write_text(TRAIN)
+    (root / "corpus.txt").write_text("some speech")
+    for name in ("lm", "base", "a", "lstm"):
+        (root / f"{name}.cfg").write_text(f"config {name}")
+    path = root / "recipe.yaml"
+    path.write_text(SYNTH.format(root=root, py=PY))
+    return path
+
+
+def mini_calls(root: Path) -> list[str]:
+    return calls(root)
+
+
+def run_mini(root: Path, **kwargs) -> dict[str, str]:
+    return dict(RecipeRunner(load_recipe(root / "recipe.yaml"), echo=lambda s: None, **kwargs).run())
+
+
+def todo(root: Path, **kwargs) -> dict[str, str]:
+    """The stages `recur run --list` would show as to do, with the reason it gives."""
+    runner = RecipeRunner(load_recipe(root / "recipe.yaml"), echo=lambda s: None, **kwargs)
+    return {job.label: why for job, why in runner.status() if why}
+
+
+def no_stale(root: Path) -> None:
+    assert not list((root / "exp").rglob("*.stale-*")), "a finished or resumable run was moved aside"
+
+
+def test_a_complete_run_then_a_rerun_runs_nothing(tmp_path, capsys):
+    path = mini_recipe(tmp_path)
+    first = run_mini(tmp_path)
+    assert list(first) == MINI_LABELS and set(first.values()) == {"done"}
+    # the second run (a new plan, now that cmvn.json, decode.json, ... exist) finds everything done
+    assert set(run_mini(tmp_path).values()) == {"skipped"}
+    assert todo(tmp_path) == {}
+    capsys.readouterr()
+    assert main(["run", str(path)]) == 0
+    assert "0 stage(s) run, 9 up to date" in capsys.readouterr().out
+    assert main(["run", str(path), "--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 9 and all(line.split()[1] == "done" for line in lines), lines
+    assert mini_calls(tmp_path) == MINI_LABELS  # each stage ran once
+    no_stale(tmp_path)
+
+
+@pytest.mark.parametrize("stage", MINI_LABELS)
+def test_killed_in_any_stage_the_rerun_continues_where_it_stopped(tmp_path, stage):
+    mini_recipe(tmp_path)
+    (tmp_path / "die.txt").write_text(stage)
+    with pytest.raises(StageFailed) as failure:
+        run_mini(tmp_path)
+    assert failure.value.label == stage and failure.value.code == -9
+    killed = MINI_LABELS.index(stage)
+    why = todo(tmp_path)
+    assert list(why) == MINI_LABELS[killed:]
+    assert "interrupted" in why[stage] and all(why[s] == "never run" for s in MINI_LABELS[killed + 1 :])
+    again = run_mini(tmp_path)
+    assert again == {s: ("skipped" if i < killed else "done") for i, s in enumerate(MINI_LABELS)}
+    resumed = stage.startswith("train")
+    assert (
+        mini_calls(tmp_path)
+        == MINI_LABELS[: killed + 1] + [stage + (" resumed" if resumed else "")] + MINI_LABELS[killed + 1 :]
+    )
+    if resumed:
+        work = tmp_path / "exp" / ("lm" if stage == "train_lm" else stage[6:-1])
+        assert (work / "result.txt").read_text().startswith("resumed")
+    no_stale(tmp_path)
+    assert set(run_mini(tmp_path).values()) == {"skipped"}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
+def test_recur_run_interrupted_during_training_resumes_on_the_rerun(tmp_path, sig, capsys):
+    """The whole `recur run` (runner and trainer, one process group) interrupted mid-training."""
+    path = mini_recipe(tmp_path)
+    (tmp_path / "die.txt").write_text("train[lstm] wait")
+    proc = subprocess.Popen(
+        [PY, "-m", "toolkit.cli.main", "run", str(path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    deadline = time.time() + 60
+    while not (tmp_path / "waiting").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stderr.read().decode()
+    os.killpg(proc.pid, sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == (130 if sig == signal.SIGINT else -9), err.decode()
+    capsys.readouterr()
+    assert main(["run", str(path), "--list"]) == 0
+    listed = capsys.readouterr().out
+    assert "train[lstm]" in listed and "interrupted" in listed.split("train[lstm]")[1].splitlines()[0]
+    assert main(["run", str(path)]) == 0
+    assert "4 stage(s) run, 5 up to date" in capsys.readouterr().out  # train[lstm], decode x2, report
+    assert (tmp_path / "exp/lstm/result.txt").read_text() == "resumed config base config lstm"
+    assert (tmp_path / "exp/a/result.txt").read_text() == "fresh config base config a"
+    no_stale(tmp_path)
+    assert main(["run", str(path)]) == 0
+    assert "0 stage(s) run" in capsys.readouterr().out
+
+
+def test_only_a_real_change_redoes_a_stage_and_what_depends_on_it(tmp_path):
+    mini_recipe(tmp_path)
+    run_mini(tmp_path)
+    # a model's config: its training, its decode and the report
+    (tmp_path / "lstm.cfg").write_text("config lstm v2")
+    why = todo(tmp_path)
+    assert set(why) == {"train[lstm]", "decode[lstm]", "report"}
+    assert why["train[lstm]"] == f"config {tmp_path}/lstm.cfg changed"
+    assert why["decode[lstm]"] == "upstream train[lstm] changed"
+    assert why["report"] == "upstream train[lstm] changed"
+    assert [s for s, state in run_mini(tmp_path).items() if state == "done"] == list(why)
+    assert (tmp_path / "exp/lstm/result.txt").read_text() == "fresh config base config lstm v2"
+    assert len(list((tmp_path / "exp").glob("lstm.stale-*"))) == 1  # the old run kept aside, never overwritten
+    assert todo(tmp_path) == {}
+    # a declared input: everything after it
+    (tmp_path / "corpus.txt").write_text("other speech")
+    why = todo(tmp_path)
+    assert why["prep"] == f"input {tmp_path}/corpus.txt changed" and list(why) == MINI_LABELS
+    assert why["tokenizer"] == "upstream prep changed"
+    run_mini(tmp_path)
+    # a --set variable: the stages whose command uses it
+    why = todo(tmp_path, overrides={"beam": "16"})
+    assert set(why) == {"decode[a]", "decode[lstm]", "report"}
+    assert why["decode[a]"] == "command changed: --beam 8 -> --beam 16"
+    assert why["report"] == "upstream decode[a], decode[lstm] changed"
+    # --models selects what runs, not what the shared stages depend on: nothing to do for a subset
+    assert todo(tmp_path, models=["lstm"]) == {}
+    assert set(run_mini(tmp_path, models=["lstm"]).values()) == {"skipped"}
+
+
+def test_an_experiment_folder_named_differently_is_the_same_experiment(tmp_path, monkeypatch):
+    """The recipe and the experiment folder given as absolute or relative paths: the same stamps hold."""
+    mini_recipe(tmp_path)
+    path = tmp_path / "recipe.yaml"
+    path.write_text(path.read_text().replace(f"exp: {tmp_path}/exp", "exp: exp"))
+    monkeypatch.chdir(tmp_path)
+    assert set(dict(RecipeRunner(load_recipe("recipe.yaml"), echo=lambda s: None).run()).values()) == {"done"}
+    again = RecipeRunner(load_recipe(path), exp=str(tmp_path / "exp"), echo=lambda s: None)
+    assert [why for _, why in again.status()] == [None] * 9
+
+
+def test_stamps_of_the_previous_format_still_hold(tmp_path):
+    """An experiment stamped by the previous recur (key over the command as written and the config files
+    that existed when it planned) is not redone: neither one whose stamps were written by a first run
+    (before cmvn.json existed) nor one whose stamps a later run rewrote (with it)."""
+    import hashlib
+    import json
+
+    from toolkit.recipe.runner import CONFIG_SUFFIXES, OUTPUT_FLAGS, fingerprint
+
+    mini_recipe(tmp_path)
+    run_mini(tmp_path)
+    runner = RecipeRunner(load_recipe(tmp_path / "recipe.yaml"), echo=lambda s: None)
+
+    def old_key(job, made: bool) -> str:  # recur's key before stamps had a version
+        outputs = {b for a, b in zip(job.argv, job.argv[1:], strict=False) if a in OUTPUT_FLAGS}
+        exp = str(tmp_path / "exp")
+        files = {
+            a: fingerprint(Path(a))
+            for a in job.argv
+            if a not in outputs and Path(a).suffix in CONFIG_SUFFIXES and Path(a).is_file()
+            if made or not a.startswith(exp)
+        }
+        blob = {"argv": job.argv, "files": files, "inputs": {str(p): fingerprint(p) for p in job.inputs}}
+        return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
+
+    for made in (False, True):
+        plan = runner.plan()
+        jobs = {p.job.label: p.job for p in plan}
+        for p in plan:
+            needs = [[label, old_key(jobs[label], made)] for label in p.needs]
+            upstream = hashlib.sha256(json.dumps(needs).encode()).hexdigest()
+            stamp = {"key": old_key(p.job, made), "upstream": upstream, "argv": p.job.argv, "finished": 0}
+            (tmp_path / "exp/.stamps" / f"{p.job.slug}.json").write_text(json.dumps(stamp))
+        assert todo(tmp_path) == {}
+        assert set(run_mini(tmp_path).values()) == {"skipped"}
+    # ... and a real change still redoes what it touches
+    (tmp_path / "a.cfg").write_text("config a v2")
+    assert todo(tmp_path) == {s: ANY for s in ("train[a]", "decode[a]", "report")}
+
+
+def test_a_training_moved_aside_twice_within_a_second_keeps_both(tmp_path, monkeypatch):
+    mini_recipe(tmp_path)
+    run_mini(tmp_path)
+    monkeypatch.setattr(time, "strftime", lambda fmt, *a: "20250101-000000")  # the same second, every time
+    for version in ("v2", "v3"):
+        (tmp_path / "lm.cfg").write_text(f"config lm {version}")
+        assert run_mini(tmp_path)["train_lm"] == "done"
+    assert sorted(p.name for p in (tmp_path / "exp").glob("lm.stale-*")) == [
+        "lm.stale-20250101-000000", "lm.stale-20250101-000000-2"
+    ]  # fmt: skip

@@ -73,3 +73,45 @@ def test_devices_2_trains_with_ddp(tmp_path, asr_corpus, asr_config):
     assert metrics["train"]["steps"] == 4 and "test/wer" in metrics["final"]
     log = (tmp_path / "exp/logs/train-lstm.log").read_text()
     assert "GLOBAL_RANK: 1, MEMBER: 2/2" in log
+
+
+def test_a_finished_recipe_with_real_stages_reruns_nothing(tmp_path, capsys):
+    """CMVN statistics, tokenizer, training (which names the stats' cmvn.json) and decoding, for real: the
+    second `recur run` finds every stage done and moves no training aside."""
+    make_corpus(tmp_path)
+    cfg = config(tmp_path, "lstm", max_steps=4)
+    path = tmp_path / "recipe.yaml"
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            # tiny recipe for the tests
+            name: tiny
+            exp: {tmp_path}/exp
+            models: [lstm]
+            stages:
+              - name: tokenizer
+                run: recur tokenizer {tmp_path}/train.jsonl --kind char --out {{exp}}/tokenizer
+              - name: stats
+                run: recur stats {tmp_path}/train.jsonl --out {{exp}}/cmvn.json
+              - name: train
+                per_model: true
+                workdir: "{{exp}}/{{model}}"
+                run: >-
+                  recur --threads 1 fit --config {cfg} --exp_dir {{exp}}/{{model}}
+                  --model.init_args.tokenizer {{exp}}/tokenizer --data.init_args.tokenizer {{exp}}/tokenizer
+                  --model.init_args.cmvn {{exp}}/cmvn.json
+              - name: decode
+                per_model: true
+                run: recur --threads 1 decode --model {{exp}}/{{model}} {tmp_path}/test.jsonl --set test
+            """
+        )
+    )
+    assert main(["run", str(path)]) == 0
+    assert "4 stage(s) run" in capsys.readouterr().out
+    assert main(["run", str(path), "--list"]) == 0
+    assert [line.split()[:2] for line in capsys.readouterr().out.splitlines()] == [
+        ["tokenizer", "done"], ["stats", "done"], ["train[lstm]", "done"], ["decode[lstm]", "done"]
+    ]  # fmt: skip
+    assert main(["run", str(path)]) == 0
+    assert "0 stage(s) run, 4 up to date" in capsys.readouterr().out
+    assert not list((tmp_path / "exp").glob("*.stale-*"))

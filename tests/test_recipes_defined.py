@@ -33,7 +33,36 @@ def jobs(path: Path, tmp_path: Path) -> list[Job]:
 def test_the_new_recipes_are_found():
     names = {p.parent.name for p in RECIPES}
     assert {"librispeech", "timit", "wikitext2", "wikitext103", "ljspeech", "ptb_word"} <= names
-    assert (ROOT / "recipes/librispeech/recipe_960.yaml") in RECIPES
+    for variant in ("librispeech/recipe_960", "adding/recipe_full", "seq_mnist/recipe_full", "ptb_char/recipe_full"):
+        assert (ROOT / f"recipes/{variant}.yaml") in RECIPES
+
+
+def test_one_naming_convention_and_no_copies():
+    """recipe.yaml is the default, recipe_full.yaml extends it for the paper size, recipe_<what>.yaml any other
+    variant; every config in a recipe folder is named by one of its recipes; the variants of a corpus write
+    to experiment folders of their own; adding and seq_mnist hold one config per model, no copies."""
+    for folder in sorted({p.parent for p in RECIPES}):
+        recipes = sorted(folder.glob("recipe*.yaml"))
+        assert folder / "recipe.yaml" in recipes, folder
+        full = folder / "recipe_full.yaml"
+        if full.exists():
+            assert yaml.safe_load(full.read_text())["extends"] == "recipe.yaml", full
+        loaded = [load_recipe(p) for p in recipes]
+        assert len({r.exp for r in loaded}) == len(loaded), f"{folder}: two recipes share an experiment folder"
+        named = set()
+        for recipe in loaded:
+            for job in RecipeRunner(recipe, echo=lambda s: None).jobs():
+                named |= {Path(w).name for w in job.argv if Path(w).parent == folder}
+        configs = {p.name for p in folder.glob("*.yaml")} - {p.name for p in recipes}
+        assert configs <= named, f"{folder}: config(s) no recipe names: {sorted(configs - named)}"
+    for corpus in ("adding", "seq_mnist"):
+        files = [p for p in (ROOT / "recipes" / corpus).iterdir() if not p.name.startswith(".")]
+        assert len(files) <= 16, sorted(p.name for p in files)
+    adding = load_recipe(ROOT / "recipes/adding/recipe_full.yaml")
+    assert {p.stem for p in (ROOT / "recipes/adding").glob("*.yaml")} == {
+        "base", "recipe", "recipe_full", *adding.models
+    }  # fmt: skip
+    assert len(RecipeRunner(adding, echo=lambda s: None).jobs(stop="train")) == 12 * 4
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=IDS)
@@ -46,6 +75,8 @@ def test_recipe_loads_names_existing_files_and_parses(path, tmp_path):
         for i, word in enumerate(argv):
             if word.startswith(recipe_dir) or (i and argv[i - 1] == "--config"):
                 assert Path(word).is_file(), f"{job.label}: {word} does not exist"
+                if Path(word).suffix == ".yaml":  # a config: it parses, and is a mapping of sections
+                    assert isinstance(yaml.safe_load(Path(word).read_text()), dict), f"{job.label}: {word}"
         if argv[0] == "recur":
             try:  # every option of every stage is one the command knows (fit's are checked below)
                 with contextlib.redirect_stderr(io.StringIO()) as err:
