@@ -170,10 +170,13 @@ class AcousticModel:
             raise UserError(RESCORING_REFUSAL)
         return StreamRecognizer(self.task, self.decoder(settings), settings.blank_penalty, beam_history)
 
-    def stream(self, id: str = "stream", *, keep_log_probs: bool = False, **options: Any) -> Stream:
+    def stream(
+        self, id: str = "stream", *, keep_log_probs: bool = False, keep_feats: bool = False, **options: Any
+    ) -> Stream:
         """One audio stream: ``accept(chunk)`` chunks of any size at ``sampling_rate``, read ``partial``,
-        ``finish()`` for the final transcript. ``options`` as :meth:`stream_recognizer`."""
-        return self.stream_recognizer(**options).stream(id, keep_log_probs=keep_log_probs)
+        ``finish()`` for the final transcript. ``options`` as :meth:`stream_recognizer`; ``keep_log_probs``
+        / ``keep_feats`` keep every frame's log-probabilities / fbank features (for checks)."""
+        return self.stream_recognizer(**options).stream(id, keep_log_probs=keep_log_probs, keep_feats=keep_feats)
 
     def record(self, result: Transcription, set_name: str, options: DecodeOptions | None = None,
                exp_dir: str | os.PathLike | None = None) -> tuple[str, Path, dict[str, float]]:
