@@ -297,6 +297,40 @@ class BeamDecoding:
         return out
 
 
+class FrameFbank:
+    """Kaldi fbank of whole frames from many streams at once: the steps of torchaudio's
+    ``compliance.kaldi.fbank`` with :class:`toolkit.data.features.Fbank`'s settings, in the same order,
+    with the window function and the mel filters built once (``kaldi.fbank`` rebuilds both on every
+    call, which costs more than the frames of a 160 ms chunk).
+
+    ``frames (N, window)``: each row a frame's samples (floats in [-1, 1]) -> ``(N, num_mel_bins)``.
+    Equal to the offline front end to float32 rounding (the tests check it)."""
+
+    def __init__(self, fbank: Fbank) -> None:
+        from torchaudio.compliance import kaldi
+
+        if fbank.dither:
+            raise ValueError("streaming fbank: dither must be 0 (a decoder's front end is deterministic)")
+        self.window = fbank.window
+        self.padded = kaldi._next_power_of_2(self.window)  # round_to_power_of_two
+        self.povey = kaldi._feature_window_function(kaldi.POVEY, self.window, 0.42, torch.device("cpu"), torch.float32)
+        mel, _ = kaldi.get_mel_banks(fbank.num_mel_bins, self.padded, float(fbank.sampling_rate), 20.0, 0.0,
+                                     100.0, -500.0, 1.0)  # fmt: skip
+        self.mel_t = F.pad(mel.to(torch.float32), (0, 1), mode="constant", value=0).T
+        self.eps = kaldi._get_epsilon(torch.device("cpu"), torch.float32)
+        self.num_mel_bins = fbank.num_mel_bins
+
+    def __call__(self, frames: Tensor) -> Tensor:
+        x = frames * 32768.0  # as Fbank scales the wave (elementwise: before or after framing alike)
+        x = x - torch.mean(x, dim=1).unsqueeze(1)  # remove_dc_offset
+        offset = F.pad(x.unsqueeze(0), (1, 0), mode="replicate").squeeze(0)
+        x = x - 0.97 * offset[:, :-1]  # preemphasis
+        x = x * self.povey.unsqueeze(0)
+        x = F.pad(x.unsqueeze(0), (0, self.padded - self.window), mode="constant", value=0).squeeze(0)
+        spectrum = torch.fft.rfft(x).abs().pow(2.0)
+        return torch.max(torch.mm(spectrum, self.mel_t), self.eps).log()
+
+
 @dataclass
 class StreamState:
     """Everything a stream carries from one chunk to the next, in one object.
@@ -305,14 +339,15 @@ class StreamState:
     stack: frame stacking's waiting (normalised) frames, fewer than the factor;
     conv: per strided convolution, its input frames from the one its next output reads first
         (1 or 2 frames; at the start a zero frame, the offline padding);
-    encoder: the encoder's state (a batch of one); decoder: greedy or beam decoding state;
+    encoder: the encoder's state (a batch of one, or its row of the last batch's: see
+        :meth:`StreamRecognizer.encode`); decoder: greedy or beam decoding state;
     counters: samples accepted, fbank frames, encoder frames.
     """
 
     samples: Tensor
     stack: Tensor | None
     conv: list[Tensor] | None
-    encoder: State
+    encoder: Any
     decoder: GreedyDecoding | BeamDecoding
     num_samples: int = 0
     num_frames: int = 0
@@ -374,6 +409,7 @@ class StreamRecognizer:
         self.feat_dim = int(hp["feat_dim"]) if "feat_dim" in hp else int(model.cmvn.mean.numel())
         self.fbank = Fbank(self.feat_dim, self.sampling_rate)
         self.window, self.shift = self.fbank.window, self.fbank.shift
+        self.frame_fbank = FrameFbank(self.fbank)
         self.device = next(model.parameters()).device
         self.blank = self.tokenizer.blank_id
         self.blank_penalty = float(blank_penalty)
@@ -407,18 +443,19 @@ class StreamRecognizer:
         return StreamBatch(self)
 
     # the steps ------------------------------------------------------------------------------------
-    def features(self, state: StreamState, samples: Tensor) -> Tensor:
-        """The fbank frames (n, feat_dim) that ``samples`` complete; the rest waits in ``state``."""
+    def frames(self, state: StreamState, samples: Tensor) -> Tensor:
+        """The whole frames (n, window) of raw samples that ``samples`` complete (frame i covers samples
+        [i * shift, i * shift + window)); the samples from the next frame's start on wait in ``state``."""
         state.num_samples += samples.numel()
         buf = torch.cat([state.samples, samples]) if state.samples.numel() else samples
         if buf.numel() < self.window:
             state.samples = buf
-            return torch.zeros(0, self.feat_dim)
+            return buf.new_zeros(0, self.window)
         n = 1 + (buf.numel() - self.window) // self.shift
-        feats = self.fbank(buf[: (n - 1) * self.shift + self.window])
+        frames = buf.as_strided((n, self.window), (self.shift, 1))
         state.samples = buf[n * self.shift :].clone()
         state.num_frames += n
-        return feats
+        return frames
 
     def subsample(self, state: StreamState, x: Tensor, final: bool) -> Tensor:
         """Normalised frames (n, feat_dim) -> the front end's output frames they complete (m, F')."""
@@ -447,31 +484,46 @@ class StreamRecognizer:
         c, m, fq = h.shape
         return h.permute(1, 0, 2).reshape(m, c * fq)
 
-    def encode(self, xs: Sequence[Tensor], states: Sequence[State]) -> tuple[list[Tensor], list[State]]:
+    def encode(self, xs: Sequence[Tensor], states: Sequence[Any]) -> tuple[list[Tensor], list[Any]]:
         """One batch through the encoder: each stream's new front-end frames (n_i >= 1, F') and carried
-        state -> its log-probabilities (n_i, V) and new state."""
+        state -> its log-probabilities (n_i, V) and new state.
+
+        The new states stay batched (each stream holds a :class:`BatchedState` and its row): when the next
+        round has the same streams in the same order, the batch's state is reused as it is; otherwise
+        each stream's row is cut out and the rows stacked."""
         lengths = torch.tensor([x.shape[0] for x in xs], device=self.device)
         x = torch.nn.utils.rnn.pad_sequence(list(xs), batch_first=True)
-        y, state = self.model.encoder(x, lengths, _cat_states(states))
+        y, state = self.model.encoder(x, lengths, _stack_states(states))
         logits = self.model.output(y)
         log_probs = logits.to(torch.promote_types(logits.dtype, torch.float32)).log_softmax(dim=-1)
         outs = [log_probs[i, : int(n)] for i, n in enumerate(lengths.tolist())]
-        return outs, [_row(state, i) for i in range(len(xs))]
+        batched = BatchedState(state, len(xs))
+        return outs, [(batched, i) for i in range(len(xs))]
 
     @torch.inference_mode()
     def advance(self, streams: Sequence[Stream], chunks: Sequence[Tensor | None], final: Sequence[bool]) -> None:
-        """Feed each stream its chunk (None: no audio) and, where ``final``, end it: the front ends run
-        per stream, the encoder once for all streams with new frames."""
+        """Feed each stream its chunk (None: no audio) and, where ``final``, end it. The new frames of all
+        streams go through fbank and CMVN together; stacking / convolutions run per stream (each carries its
+        own context); the encoder runs once for all streams with new frames; then each stream's decoder."""
+        frames = [
+            self.frames(s.state, c) if c is not None and c.numel() else None
+            for s, c in zip(streams, chunks, strict=True)
+        ]
+        counts = [0 if f is None else f.shape[0] for f in frames]
+        feats = x = None
+        if sum(counts):
+            feats = self.frame_fbank(torch.cat([f for f in frames if f is not None and f.shape[0]]))
+            x = self.model.cmvn(feats.to(self.device))
         todo: list[tuple[Stream, Tensor]] = []
-        for stream, chunk, last in zip(streams, chunks, final, strict=True):
-            st = stream.state
-            feats = self.features(st, chunk) if chunk is not None and chunk.numel() else torch.zeros(0, self.feat_dim)
-            if stream.keep_feats and feats.shape[0]:
-                stream._feats.append(feats)
-            x = self.model.cmvn(feats.to(self.device)) if feats.shape[0] else feats.to(self.device)
-            x = self.subsample(st, x, last)
-            if x.shape[0]:
-                todo.append((stream, x))
+        start = 0
+        for stream, n, last in zip(streams, counts, final, strict=True):
+            if stream.keep_feats and n:
+                stream._feats.append(feats[start : start + n].clone())
+            new = x[start : start + n] if n else torch.zeros(0, self.feat_dim, device=self.device)
+            start += n
+            out = self.subsample(stream.state, new, last)
+            if out.shape[0]:
+                todo.append((stream, out))
         if todo:
             outs, states = self.encode([x for _, x in todo], [s.state.encoder for s, _ in todo])
             for (stream, _), lp, st in zip(todo, outs, states, strict=True):
@@ -485,6 +537,41 @@ class StreamRecognizer:
             if last:
                 stream.text = stream.state.decoder.finish()
                 stream.state.encoder = None
+
+
+class BatchedState:
+    """The encoder state of the streams of one batch, as the encoder returned it; a stream's own state
+    (a batch of one) is cut out on demand."""
+
+    def __init__(self, state: State, size: int) -> None:
+        self.state, self.size = state, size
+        self.rows: dict[int, State] = {}
+
+    def row(self, i: int) -> State:
+        if i not in self.rows:
+            self.rows[i] = _row(self.state, i)
+        return self.rows[i]
+
+
+def own_state(state: Any) -> State:
+    """A stream's encoder state as a batch of one (None for a fresh stream)."""
+    if isinstance(state, tuple) and len(state) == 2 and isinstance(state[0], BatchedState):
+        return state[0].row(state[1])
+    return state
+
+
+def _stack_states(states: Sequence[Any]) -> State:
+    """The streams' states as one batch: the previous batch's state itself when these are its streams,
+    in its order; otherwise their rows stacked (a fresh stream's state as zeros)."""
+    first = states[0]
+    if (
+        isinstance(first, tuple)
+        and isinstance(first[0], BatchedState)
+        and first[0].size == len(states)
+        and all(isinstance(s, tuple) and s[0] is first[0] and s[1] == i for i, s in enumerate(states))
+    ):
+        return first[0].state
+    return _cat_states([own_state(s) for s in states])
 
 
 def _cat_states(states: Sequence[State]) -> State:
@@ -516,7 +603,7 @@ def as_samples(chunk: Any, name: str = "stream") -> Tensor:
     if isinstance(chunk, (bytes, bytearray, memoryview)):
         if len(chunk) % 2:
             raise ValueError(f"{name}: {len(chunk)} bytes of 16-bit PCM ends mid-sample")
-        chunk = np.frombuffer(bytes(chunk), dtype="<i2")
+        chunk = np.frombuffer(bytes(chunk), dtype="<i2").copy()
     wave = torch.as_tensor(chunk)
     if wave.dtype == torch.int16:
         wave = wave.float() / 32768.0
@@ -529,7 +616,7 @@ def as_samples(chunk: Any, name: str = "stream") -> Tensor:
         raise ValueError(f"{name}: a chunk must be (samples,) or (channels, samples), got {tuple(wave.shape)}")
     if not torch.isfinite(wave).all():
         raise ValueError(f"{name}: non-finite samples")
-    return wave.cpu()
+    return wave.cpu().contiguous()
 
 
 class Stream:
@@ -615,7 +702,7 @@ class Stream:
             "samples": int(st.samples.numel()),
             "stack_frames": 0 if st.stack is None else int(st.stack.shape[0]),
             "conv_frames": 0 if st.conv is None else sum(int(c.shape[1]) for c in st.conv),
-            "encoder_state": _numel(st.encoder),
+            "encoder_state": _numel(own_state(st.encoder)),
         }
         return sizes | st.decoder.sizes()
 
@@ -731,6 +818,7 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 __all__ = [
+    "BatchedState",
     "BeamDecoding",
     "GreedyDecoding",
     "Stream",
