@@ -323,11 +323,11 @@ class FrameFbank:
     def __call__(self, frames: Tensor) -> Tensor:
         x = frames * 32768.0  # as Fbank scales the wave (elementwise: before or after framing alike)
         x = x - torch.mean(x, dim=1).unsqueeze(1)  # remove_dc_offset
-        offset = F.pad(x.unsqueeze(0), (1, 0), mode="replicate").squeeze(0)
-        x = x - 0.97 * offset[:, :-1]  # preemphasis
-        x = x * self.povey.unsqueeze(0)
-        x = F.pad(x.unsqueeze(0), (0, self.padded - self.window), mode="constant", value=0).squeeze(0)
-        spectrum = torch.fft.rfft(x).abs().pow(2.0)
+        # preemphasis, x[j] - 0.97 x[j - 1] with x[-1] = x[0] (kaldi's replicate padding), in place
+        x[:, 1:] -= 0.97 * x[:, :-1]
+        x[:, 0] -= 0.97 * x[:, 0]
+        x.mul_(self.povey)
+        spectrum = torch.fft.rfft(x, n=self.padded).abs().pow(2.0)  # zero-padded to a power of two
         return torch.max(torch.mm(spectrum, self.mel_t), self.eps).log()
 
 
