@@ -6,15 +6,15 @@ encoder sized by ``param_budget`` through ``toolkit.nn.width_for_params``). N st
 :class:`toolkit.decode.stream.StreamBatch`: every round each stream brings a ``chunk_ms`` chunk of audio,
 and the round (queueing the chunks, fbank, CMVN, stacking per stream; the encoder once for all streams;
 greedy decoding per stream) is timed. Every stream's real-time factor is the round's time over the
-chunk's duration, so N streams run in real time while the mean round time stays under ``chunk_ms``. The
-largest such N is found by doubling N, then bisecting.
+chunk's duration, so N streams run in real time while a round takes less than ``chunk_ms`` (the median
+round: see :func:`real_time`). The largest such N is found by doubling N, then bisecting; the two models'
+searches take turns, so both meet the same load on a shared machine.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -104,45 +104,58 @@ def time_rounds(task, streams: int, cfg: StreamsConfig, pool: np.ndarray) -> lis
 def _figures(streams: int, times: list[float], chunk_s: float) -> dict:
     from toolkit.decode.stream import percentile
 
-    mean = statistics.fmean(times)
+    mean, median = statistics.fmean(times), statistics.median(times)
     return {
         "streams": streams,
         "round_mean_s": mean,
-        "round_median_s": statistics.median(times),
+        "round_median_s": median,
         "round_p95_s": percentile(times, 95),
         "rtf": mean / chunk_s,
+        "rtf_median": median / chunk_s,
     }
 
 
-def capacity(task, cfg: StreamsConfig, on_try: Callable[[int], None] | None = None) -> tuple[dict | None, list]:
-    """The most streams whose mean round time stays under the chunk's duration: (figures at that
-    count or None when even one stream is too slow, every count tried with its figures)."""
-    chunk_s = cfg.chunk_ms / 1000.0
-    pool = _audio(cfg)
-    tried: dict[int, dict] = {}
+class CapacitySearch:
+    """The most streams a model serves in real time: double the count from 1 until a round takes longer
+    than the chunk, then bisect. Each count is timed by the caller (``next`` / ``record``), so searches
+    for several models can take turns and share whatever load the machine has meanwhile."""
 
-    def ok(n: int) -> bool:
-        if on_try is not None:
-            on_try(n)
-        tried[n] = _figures(n, time_rounds(task, n, cfg, pool), chunk_s)
-        return tried[n]["round_mean_s"] < chunk_s
+    def __init__(self, max_streams: int) -> None:
+        self.max_streams = max_streams
+        self.good, self.bad = 0, None
+        self.tried: dict[int, dict] = {}
 
-    if not ok(1):
-        return None, list(tried.values())
-    good, bad = 1, None
-    while bad is None and good < cfg.max_streams:
-        n = min(2 * good, cfg.max_streams)
-        if ok(n):
-            good = n
+    def next(self) -> int | None:
+        """The stream count to time next; None when the search is over."""
+        if not self.tried:
+            return 1
+        if self.good == 0:
+            return None  # one stream is already slower than real time
+        if self.bad is None:
+            return min(2 * self.good, self.max_streams) if self.good < self.max_streams else None
+        return (self.good + self.bad) // 2 if self.bad - self.good > 1 else None
+
+    def record(self, figures: dict, real_time: bool) -> None:
+        n = figures["streams"]
+        self.tried[n] = figures
+        if real_time:
+            self.good = n
         else:
-            bad = n
-    while bad is not None and bad - good > 1:
-        mid = (good + bad) // 2
-        if ok(mid):
-            good = mid
-        else:
-            bad = mid
-    return tried[good], sorted(tried.values(), key=lambda f: f["streams"])
+            self.bad = n
+
+    @property
+    def best(self) -> dict | None:
+        return self.tried.get(self.good)
+
+    @property
+    def curve(self) -> list[dict]:
+        return [self.tried[n] for n in sorted(self.tried)]
+
+
+def real_time(figures: dict, chunk_s: float) -> bool:
+    """Real time: the median round (every stream's chunk served) is shorter than a chunk. The median,
+    not the mean: on a shared machine, other processes' bursts land on a few rounds."""
+    return figures["round_median_s"] < chunk_s
 
 
 def describe(encoder: str, task, cfg: StreamsConfig) -> dict:
@@ -160,32 +173,43 @@ def describe(encoder: str, task, cfg: StreamsConfig) -> dict:
 
 
 def run_streams_bench(grid: list[StreamsConfig], progress: bool = True) -> list[dict]:
-    """One row per (size, model): the capacity search's result; the res_indrnn row also carries
-    ``streams_vs_lstm`` (its capacity over the LSTM's)."""
+    """One row per (size, model): the capacity search's result and every count it timed (``tried``); the
+    models' searches take turns, one stream count each. Each row carries ``streams_vs_lstm`` (its
+    capacity over the LSTM's)."""
     from tqdm import tqdm
 
     rows = []
     bar = tqdm(desc="streams", unit="try", disable=not progress)
     for cfg in grid:
-        size_rows = {}
+        chunk_s = cfg.chunk_ms / 1000.0
+        pool = _audio(cfg)
+        size_rows, tasks, searches = {}, {}, {}
         for encoder in STREAM_MODELS:
-            row = {"model": PREFIX + encoder, "case": "streams", **asdict(cfg)}
+            size_rows[encoder] = {"model": PREFIX + encoder, "case": "streams", **asdict(cfg)}
             try:
                 torch.manual_seed(0)
-                task = build_streaming_task(encoder, cfg)
-                row = describe(encoder, task, cfg)
-
-                def on_try(n: int, name: str = encoder) -> None:
-                    bar.update(1)
-                    bar.set_postfix_str(f"{name} {n} streams")
-
-                with torch.inference_mode():
-                    best, tried = capacity(task, cfg, on_try)
-                row["tried"] = tried
-                row.update(best or {"streams": 0})
-            except (RuntimeError, ValueError) as err:
-                row["error"] = (str(err).splitlines() or [type(err).__name__])[0][:300]
-            size_rows[encoder] = row
+                tasks[encoder] = build_streaming_task(encoder, cfg)
+                size_rows[encoder] = describe(encoder, tasks[encoder], cfg)
+                searches[encoder] = CapacitySearch(cfg.max_streams)
+            except (RuntimeError, ValueError) as err:  # e.g. no width within 2% of the budget
+                size_rows[encoder]["error"] = _first_line(err)
+        while searches:
+            for encoder, search in list(searches.items()):
+                n = search.next()
+                if n is None:
+                    del searches[encoder]
+                    continue
+                bar.update(1)
+                bar.set_postfix_str(f"{encoder} {n} streams")
+                try:
+                    with torch.inference_mode():
+                        figures = _figures(n, time_rounds(tasks[encoder], n, cfg, pool), chunk_s)
+                except RuntimeError as err:  # out of memory
+                    size_rows[encoder]["error"] = _first_line(err)
+                    del searches[encoder]
+                    continue
+                search.record(figures, real_time(figures, chunk_s))
+                size_rows[encoder].update(search.best or {"streams": 0}, tried=search.curve)
         lstm = size_rows.get("lstm", {})
         for row in size_rows.values():
             if row.get("streams") and lstm.get("streams"):
@@ -193,3 +217,7 @@ def run_streams_bench(grid: list[StreamsConfig], progress: bool = True) -> list[
         rows.extend(size_rows.values())
     bar.close()
     return rows
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).splitlines() or [type(err).__name__])[0][:300]
