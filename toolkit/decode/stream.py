@@ -24,11 +24,19 @@ the stream's :class:`StreamState`:
   incremental interface (``decode_begin`` / ``decode_step`` / ``decode_end``) with the options of the
   offline search (lexicon, KenLM or a recur LM fused, blank penalty).
 
+Exactness: the fbank frames and log-probabilities equal the offline ones to float32 rounding (matrix
+products over a different number of rows round differently in the last bit; the tests allow 1e-5 of
+the values' scale), and the transcripts are the offline ones. Audio must come at the model's sampling
+rate (a stream at another rate is refused; ``toolkit.data.audio.read_audio(path, rate)`` resamples a
+file as the offline decode does).
+
 The work per chunk depends on the chunk only, and a stream's buffers stay bounded (see
 :meth:`Stream.buffer_sizes`): the beam search keeps the last ``beam_history`` to 2 x ``beam_history``
 frames of its lattice and commits the best path before them (the transcript is then exactly the
 offline one whenever every hypothesis still alive agrees on what lies more than ``beam_history``
 frames back, as they do in practice; ``beam_history=None`` keeps the whole lattice, exact always).
+A recur LM fused without a lexicon keeps only the LM states live hypotheses hold; fused with a lexicon
+(a word LM) its cache grows with the words the stream explores, until the stream ends.
 
 :class:`StreamBatch` advances many streams together, one batch through the encoder per round, each
 with its own state, each starting and ending when it likes (icefall's ``Stream`` pattern).
