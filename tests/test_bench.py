@@ -112,3 +112,31 @@ def test_ctc_step_makes_the_model_learn():
     for _ in range(10):
         step()
     assert loss() < before
+
+
+def test_streams_case_writes_capacity_rows(tmp_path):
+    """`--case streams` on the tiny size: both rows, equal parameter counts, the capacity search's tries."""
+    out = tmp_path / "bench_out"
+    assert main(["bench", "--quick", "--case", "streams", "--out", str(out), "--no-progress"]) == 0
+    data = json.loads((out / "bench_cpu_streams.json").read_text())
+    assert data["skipped"] == 0 and data["meta"]["case"] == "streams" and data["meta"]["device"] == "cpu"
+    assert not (out / "bench_cpu.json").exists()
+    rows = {r["model"]: r for r in data["rows"]}
+    assert set(rows) == {"streams/res_indrnn", "streams/lstm"}
+    for r in rows.values():
+        assert r["case"] == "streams" and r["chunk_ms"] == 160 and r["decoding"] == "greedy"
+        assert 1 <= r["streams"] <= r["max_streams"] and 0 < r["rtf_median"] < 1
+        assert r["round_median_s"] < r["chunk_ms"] / 1000 and r["round_p95_s"] >= r["round_median_s"] > 0
+        assert [t["streams"] for t in r["tried"]] == sorted({t["streams"] for t in r["tried"]})
+    ind, lstm = rows["streams/res_indrnn"], rows["streams/lstm"]
+    assert abs(ind["encoder_params"] / lstm["encoder_params"] - 1) <= 0.02
+    assert ind["streams_vs_lstm"] == pytest.approx(ind["streams"] / lstm["streams"])
+    md = (out / "bench_cpu_streams.md").read_text()
+    table = [line for line in md.splitlines() if line.startswith("| ")]
+    assert len(table) == 4 and all(line.count("|") == table[0].count("|") for line in table)
+    assert "## Capacity" in md and "real-time streams" in md
+
+
+def test_streams_case_refuses_cuda(tmp_path, capsys):
+    assert main(["bench", "--quick", "--case", "streams", "--device", "cuda", "--out", str(tmp_path)]) == 2
+    assert "--device cpu" in capsys.readouterr().err

@@ -6,6 +6,10 @@
         print(r.id, r.text)
     lm = toolkit.load("exp/synth/lm/char_lstm")         # a LanguageModel
     print(lm.perplexity("text.txt"))
+    stream = asr.stream(beam=8)                         # streaming: chunks of any size in, text out
+    for chunk in chunks:
+        stream.accept(chunk); print(stream.partial)
+    print(stream.finish())
 
 Every ``recur`` command that uses a trained model (decode, lm eval / sample) is argument parsing over
 these classes; this package is the one place models are loaded.
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import os
 
+from toolkit.decode.stream import Stream, StreamBatch, StreamRecognizer
 from toolkit.tasks.asr import CTCTask
 
 from .asr import AcousticModel, Transcription
@@ -22,7 +27,18 @@ from .decoding import DecodeOptions
 from .lm import LanguageModel
 from .loading import convert, load_task
 
-__all__ = ["AcousticModel", "DecodeOptions", "LanguageModel", "Transcription", "convert", "load", "load_task"]
+__all__ = [
+    "AcousticModel",
+    "DecodeOptions",
+    "LanguageModel",
+    "Stream",
+    "StreamBatch",
+    "StreamRecognizer",
+    "Transcription",
+    "convert",
+    "load",
+    "load_task",
+]
 
 
 def load(model: str | os.PathLike, device: str = "cpu") -> AcousticModel | LanguageModel:

@@ -13,7 +13,9 @@ from torch import Tensor
 
 from toolkit.data.text import read_references
 from toolkit.decode.scoring import score, write_scoring
+from toolkit.decode.stream import DEFAULT_BEAM_HISTORY, RESCORING_REFUSAL, Stream, StreamRecognizer, check_streamable
 from toolkit.decode.transcribe import Result, Utterance, expand_inputs, transcribe
+from toolkit.errors import UserError
 from toolkit.train.metrics_file import update_final
 
 from .decoding import DecodeOptions, build_decoder
@@ -157,6 +159,24 @@ class AcousticModel:
             counts, _ = score(out.refs, {r.id: r.text for r in results})
             out.wer, out.cer = counts.wer, counts.cer
         return out
+
+    def stream_recognizer(self, *, beam_history: int | None = DEFAULT_BEAM_HISTORY, **options: Any) -> StreamRecognizer:
+        """A recogniser of audio streams with :meth:`transcribe`'s decoding ``options`` (n-best rescoring
+        aside): each of its streams (``.stream(id)``, or many at once through ``.batch()``) gives the
+        frames, log-probabilities and transcript of the offline decode. See :mod:`toolkit.decode.stream`."""
+        settings = DecodeOptions(**options)
+        check_streamable(self.task)
+        if settings.rescore_lm:
+            raise UserError(RESCORING_REFUSAL)
+        return StreamRecognizer(self.task, self.decoder(settings), settings.blank_penalty, beam_history)
+
+    def stream(
+        self, id: str = "stream", *, keep_log_probs: bool = False, keep_feats: bool = False, **options: Any
+    ) -> Stream:
+        """One audio stream: ``accept(chunk)`` chunks of any size at ``sampling_rate``, read ``partial``,
+        ``finish()`` for the final transcript. ``options`` as :meth:`stream_recognizer`; ``keep_log_probs``
+        / ``keep_feats`` keep every frame's log-probabilities / fbank features (for checks)."""
+        return self.stream_recognizer(**options).stream(id, keep_log_probs=keep_log_probs, keep_feats=keep_feats)
 
     def record(self, result: Transcription, set_name: str, options: DecodeOptions | None = None,
                exp_dir: str | os.PathLike | None = None) -> tuple[str, Path, dict[str, float]]:

@@ -127,8 +127,63 @@ def ctc_targets(result: dict) -> list[str]:
     return lines
 
 
+def streams_markdown(result: dict) -> str:
+    """The ``streams`` case as markdown: conditions, capacity per model, the ratio."""
+    m, rows = result["meta"], result["rows"]
+    cfg = next((r for r in rows if "chunk_ms" in r), {})
+    chunk = cfg.get("chunk_ms", float("nan"))
+    threads = m["cpu_threads"]
+    head = [
+        f"# recur bench: concurrent streams, {m['device']} ({m['device_name']})",
+        "",
+        f"How many real-time streams one server process sustains on {threads} CPU thread"
+        f"{'' if threads == 1 else 's'}: N streams served together by `StreamBatch`, one {chunk:g} ms chunk per "
+        "stream per round (fbank, CMVN and frame stacking per stream, the encoder once for all streams, greedy "
+        f"CTC); N is sustained while the median round takes under {chunk:g} ms, i.e. every stream's real-time "
+        "factor (round time / chunk) < 1; the median, as other processes' bursts on a shared machine land on a few "
+        "rounds (the mean and the 95th percentile are in the table). The two models' searches (double N, then "
+        f"bisect) take turns. {cfg.get('warmup', '?')} warm-up and {cfg.get('rounds', '?')} timed rounds per stream "
+        "count; "
+        f"untrained unidirectional models, {cfg.get('feat_dim', '?')} mel bins, {cfg.get('sampling_rate', '?')} Hz, "
+        f"frames stacked by {cfg.get('subsampling', '?')}. torch {m['torch']}; load average "
+        f"{m['load_average_start'][0]:.2f} at start, {m.get('load_average_end', [float('nan')])[0]:.2f} at end. "
+        f"Started {m['started_utc']}.",
+        "",
+        "| model | layers | hidden | params | streams | round ms (mean / median / p95) | RTF (median) "
+        "| streams vs lstm |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    body = []
+    for r in rows:
+        cells = [r["model"], str(r.get("num_layers", "")), str(r.get("hidden", "")), _params(r)]
+        if "error" in r:
+            cells += ["failed: " + r["error"], "", "", ""]
+        elif not r.get("streams"):
+            cells += ["0 (one stream is slower than real time)", "", "", ""]
+        else:
+            times = " / ".join(_ms(r[k]) for k in ("round_mean_s", "round_median_s", "round_p95_s"))
+            ratio = f"{r['streams_vs_lstm']:.2f}x" if "streams_vs_lstm" in r else ""
+            cells += [str(r["streams"]), times, f"{r['rtf_median']:.2f}", ratio]
+        body.append("| " + " | ".join(cells) + " |")
+    lines = []
+    for r in rows:
+        if r["model"] == "streams/res_indrnn" and "streams_vs_lstm" in r:
+            lstm = next(o for o in rows if o["model"] == "streams/lstm")
+            lines.append(
+                f"- {chunk:g} ms chunks, {threads} thread{'' if threads == 1 else 's'}: res_indrnn sustains "
+                f"{r['streams']} real-time streams, LSTM {lstm['streams']} ({r['streams_vs_lstm']:.2f}x), "
+                f"{r['encoder_params'] / 1e6:.2f}M vs {lstm['encoder_params'] / 1e6:.2f}M encoder parameters"
+            )
+    tail = ["", "## Capacity", "", *lines] if lines else []
+    if result.get("skipped"):
+        tail += ["", f"{result['skipped']} case(s) failed and were skipped (see the table)."]
+    return "\n".join(head + body + tail) + "\n"
+
+
 def markdown_table(result: dict) -> str:
     """The results as markdown: conditions, the table, and the targets."""
+    if result["rows"] and all(r.get("case") == "streams" for r in result["rows"]):
+        return streams_markdown(result)
     m = result["meta"]
     copy_bps = result["copy_bandwidth_Bps"]
     head = [

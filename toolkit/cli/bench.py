@@ -14,7 +14,7 @@ HELP = (
 )
 
 DTYPES = ("float32", "bfloat16", "float16")
-CASES = ("all", "layer", "ctc_step")
+CASES = ("all", "layer", "ctc_step", "streams")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +35,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default="all",
         help="what to time: 'layer' (one layer, the size grid), 'ctc_step' (forward, CTC loss, backward and "
         "AdamW step of equal-size res_indrnn and LSTM acoustic models; cuda: B=32, T=1000 frames, 5 layers, 15M "
-        "parameters; cpu: B=16, T=300, 4 layers, 1.5M) or 'all' (default)",
+        "parameters; cpu: B=16, T=300, 4 layers, 1.5M), 'streams' (how many concurrent real-time streams, "
+        "160 ms chunks, the CPU sustains with unidirectional res_indrnn and LSTM recognisers of 4 layers, 1.5M "
+        "parameters; cpu only, run with `recur --threads 1` for one core) or 'all' (layer and ctc_step; default)",
     )
     parser.add_argument("--dtype", choices=DTYPES, default="float32", help="storage dtype (default float32)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs per case (default 2)")
@@ -60,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
         write_results,
     )
 
+    if args.case == "streams":
+        return _run_streams(args)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda but no CUDA device is visible; use --device cpu")
@@ -93,4 +97,28 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {json_path} and {md_path}")
     if result["skipped"]:
         print(f"{result['skipped']} case(s) failed and were skipped")
+    return 0
+
+
+def _run_streams(args: argparse.Namespace) -> int:
+    """``--case streams``: the capacity search on the CPU (see ``toolkit.bench.streams``)."""
+    import os
+
+    import torch
+
+    from toolkit.bench import write_results
+    from toolkit.bench.runner import _meta
+    from toolkit.bench.streams import cpu_streams_grid, quick_streams_grid, run_streams_bench
+
+    if args.device == "cuda":
+        raise UserError("--case streams measures CPU capacity (streams per core); use --device cpu")
+    grid = quick_streams_grid() if args.quick else cpu_streams_grid()
+    result = {"meta": _meta(torch.device("cpu"), torch.float32, grid[0].warmup, grid[0].rounds), "skipped": 0}
+    result["meta"]["case"] = "streams"
+    result["rows"] = run_streams_bench(grid, progress=not args.no_progress)
+    result["skipped"] = sum("error" in r for r in result["rows"])
+    result["meta"]["load_average_end"] = list(os.getloadavg())
+    json_path, md_path = write_results(result, args.out, "streams")
+    print(md_path.read_text(encoding="utf-8"))
+    print(f"wrote {json_path} and {md_path}")
     return 0
