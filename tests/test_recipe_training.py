@@ -75,11 +75,10 @@ def test_devices_2_trains_with_ddp(tmp_path, asr_corpus, asr_config):
     assert "GLOBAL_RANK: 1, MEMBER: 2/2" in log
 
 
-def test_a_finished_recipe_with_real_stages_reruns_nothing(tmp_path, capsys):
+def test_a_finished_recipe_with_real_stages_reruns_nothing(tmp_path, capsys, asr_corpus, asr_config):
     """CMVN statistics, tokenizer, training (which names the stats' cmvn.json) and decoding, for real: the
     second `recur run` finds every stage done and moves no training aside."""
-    make_corpus(tmp_path)
-    cfg = config(tmp_path, "lstm", max_steps=4)
+    cfg = asr_config(tmp_path, "lstm", max_steps=4)
     path = tmp_path / "recipe.yaml"
     path.write_text(
         textwrap.dedent(
