@@ -381,3 +381,25 @@ def test_empty_adding_root_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "T100").mkdir()
     assert main(["report", str(tmp_path)]) == 2
     assert "no metrics.json" in capsys.readouterr().err
+
+
+def test_streamed_sets_get_their_own_table(tmp_path):
+    from toolkit.report.results import streaming_table
+
+    fake_run(tmp_path, "lstm", 0.20, 1000)
+    fake_run(tmp_path, "res_indrnn", 0.15, 990)
+    path = tmp_path / "res_indrnn" / "metrics.json"
+    metrics = json.loads(path.read_text())
+    metrics["final"].update({
+        "test_stream160/wer": 0.02, "test_stream160/cer": 0.01, "test_stream160/rtf": 0.031,
+        "test_stream160/chunk_ms": 160.0, "test_stream160/chunk_compute_median_ms": 2.5,
+        "test_stream160/chunk_compute_p95_ms": 4.0, "test_stream160/latency_median_ms": 3.25,
+    })  # fmt: skip
+    path.write_text(json.dumps(metrics))
+    runs = collect_runs(tmp_path)
+    table = streaming_table(runs)
+    rows = [line for line in table.splitlines() if line.startswith("| res_indrnn")]
+    assert rows == ["| res_indrnn | test_stream160 | 160 | 2.00% | 1.00% | 0.031 | 2.5 / 4 | 3.25 |"]
+    assert streaming_table([r for r in runs if r.name == "lstm"]) == ""
+    assert main(["report", str(tmp_path)]) == 0
+    assert "| res_indrnn | test_stream160 |" in (tmp_path / "RESULTS.md").read_text()

@@ -171,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
     from toolkit.decode.stream import chunk_samples, percentile
     from toolkit.decode.transcribe import Result
     from toolkit.errors import UserError
+    from toolkit.train.metrics_file import update_final
 
     if args.chunk_ms <= 0:
         raise UserError(f"--chunk-ms must be positive, not {args.chunk_ms:g}")
@@ -318,6 +319,13 @@ def run(args: argparse.Namespace) -> int:
         out.wer, out.cer = counts.wer, counts.cer
         if exp_dir is not None and args.set_name:
             tag, out_dir, figures = model.record(out, args.set_name, options, exp_dir)
+            if round_s:
+                update_final(exp_dir, {
+                    f"{tag}/chunk_ms": 1000 * chunk_s,
+                    f"{tag}/chunk_compute_median_ms": 1000 * statistics.median(round_s),
+                    f"{tag}/chunk_compute_p95_ms": 1000 * percentile(round_s, 95),
+                    f"{tag}/latency_median_ms": 1000 * statistics.median(latency_s or [0]),
+                })  # fmt: skip
         else:
             manifests = [Path(i).stem for i in args.inputs if str(i).endswith(".jsonl")]
             tag = (args.set_name or (manifests[0] if len(manifests) == 1 else "set")) + options.tag

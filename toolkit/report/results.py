@@ -14,7 +14,7 @@ from .runs import (
     relative_change,
 )
 
-__all__ = ["relative_change", "results_markdown", "results_table"]
+__all__ = ["relative_change", "results_markdown", "results_table", "streaming_table"]
 
 
 def results_table(runs: list[Run], commit_fallback: str | None = None) -> str:
@@ -48,6 +48,32 @@ def results_table(runs: list[Run], commit_fallback: str | None = None) -> str:
     if keys and baseline is not None:
         better = "higher" if any(h in keys[0] for h in HIGHER_IS_BETTER) else "lower"
         lines.append(f"Δ: relative change of `{keys[0]}` against the LSTM baseline ({better} is better).")
+    return "\n".join(lines) + "\n"
+
+
+STREAM_KEY = "latency_median_ms"  # written by `recur stream --set` beside the set's WER/CER/RTF
+
+
+def streaming_table(runs: list[Run]) -> str:
+    """One row per (model, set decoded by `recur stream --set`): chunk, WER/CER, real-time factor, compute
+    per chunk (median / p95) and the latency from the end of the audio to the final result; "" when no
+    run was streamed."""
+    rows = []
+    for r in runs:
+        for key in sorted(k for k in r.final if k.endswith("/" + STREAM_KEY)):
+            tag = key.rsplit("/", 1)[0]
+            f = {k.rsplit("/", 1)[1]: v for k, v in r.final.items() if k.rsplit("/", 1)[0] == tag}
+            compute = f"{fmt(f.get('chunk_compute_median_ms'), 3)} / {fmt(f.get('chunk_compute_p95_ms'), 3)}"
+            rows.append([
+                r.name, tag, fmt(f.get("chunk_ms")), fmt_figure("wer", f.get("wer")), fmt_figure("cer", f.get("cer")),
+                fmt(f.get("rtf"), 3), compute, fmt(f.get(STREAM_KEY), 3),
+            ])  # fmt: skip
+    if not rows:
+        return ""
+    head = ["model", "streamed set", "chunk ms", "WER", "CER", "RTF", "compute per chunk ms (median / p95)",
+            "latency ms (end of audio to final result, median)"]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 

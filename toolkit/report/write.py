@@ -8,7 +8,7 @@ from pathlib import Path
 from toolkit.data.io import write_text
 from toolkit.errors import UserError
 
-from .results import results_table
+from .results import results_table, streaming_table
 from .runs import Run, collect_runs
 from .sections import replace_section, section
 from .seq import benchmark, seq_tables
@@ -28,6 +28,9 @@ def tables(runs: list[Run], commit_fallback: str | None = None) -> str:
     table beside the LSTM baseline for the others."""
     other = [r for r in runs if benchmark(r) is None]
     parts = [results_table(other, commit_fallback)] if other else []
+    streamed = streaming_table(other)
+    if streamed:
+        parts.append("Streaming (`recur stream`, chunk by chunk):\n\n" + streamed)
     seq = seq_tables(runs, commit_fallback)
     if seq:
         parts.append(seq)
