@@ -97,7 +97,7 @@ def _check_config_files(args: Sequence[str]) -> None:
         else:
             continue
         if not Path(path).is_file():
-            raise UserError(f"--config {path}: no such file (give a YAML config, e.g. recipes/adding/T100_indrnn.yaml)")
+            raise UserError(f"--config {path}: no such file (give a YAML config, e.g. recipes/adding/base.yaml)")
 
 
 def fit(args: Sequence[str] | None = None) -> dict | None:
