@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import errno
+import os
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -145,3 +148,56 @@ def test_fit_keeps_the_traceback_of_a_value_error_raised_while_training(monkeypa
     assert main(["fit", "--config", "x.yaml"]) == 1
     err = stderr_lines(capsys)
     assert err[0] == "Traceback (most recent call last):" and "ValueError: shapes do not match" in err
+
+
+@pytest.fixture
+def adding_config(tmp_path):
+    config = {
+        "exp_dir": str(tmp_path / "exp"),
+        "model": {"class_path": "toolkit.tasks.seq.SeqTask",
+                  "init_args": {"input_size": 2, "num_outputs": 1, "loss": "mse", "encoder": "indrnn",
+                                "hidden_size": 4}},
+        "data": {"class_path": "toolkit.seqdata.adding.AddingData", "init_args": {"seq_len": 5}},
+        "trainer": {"accelerator": "cpu", "max_steps": 1, "enable_progress_bar": False},
+    }  # fmt: skip
+    path = tmp_path / "adding.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def recur(*argv: str) -> subprocess.CompletedProcess:
+    """`recur` as a user runs it: its own process, so Lightning's logging writes to that process's stderr."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "toolkit.cli.main", *argv], capture_output=True, text=True,
+                          env=env, timeout=300)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "extra, expected",
+    [
+        (["--model.init_args.hiden_size", "8"], "SeqTask has no option 'hiden_size' (did you mean hidden_size?)"),
+        (["--trainer.max_stepz", "3"], "unknown option 'trainer.max_stepz' (did you mean trainer.max_steps?)"),
+        (["--trainer.max_time", "1m"], "trainer.max_time '1m': give DD:HH:MM:SS"),
+        (["--model.init_args.lr", "-1"], "lr must be positive"),
+        (["--model.init_args.optimizer", "adamm"], "unknown optimizer 'adamm'"),
+    ],
+)
+def test_fit_refuses_bad_keys_and_values_in_one_line_before_making_anything(adding_config, extra, expected):
+    out = recur("fit", "--config", str(adding_config), *extra)
+    err = [line for line in out.stderr.splitlines() if line.startswith("recur") or "Traceback" in line]
+    assert out.returncode == 2 and len(err) == 1 and expected in err[0], out.stderr
+    assert "Traceback" not in out.stderr and "usage:" not in out.stderr
+    assert not (adding_config.parent / "exp").exists()  # checked before the experiment folder is made
+
+
+def test_fit_names_every_missing_required_value(tmp_path):
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({"trainer": {"max_steps": 1}}))
+    out = recur("fit", "--config", str(tmp_path / "c.yaml"))
+    assert out.returncode == 2 and out.stderr.strip().splitlines() == [
+        "recur fit: error: missing required value(s): data, exp_dir, model (set them in the config or as --KEY VALUE)"
+    ]
+
+
+def test_threads_below_one_is_refused(capsys):
+    assert main(["--threads", "0", "layers"]) == 2
+    assert stderr_lines(capsys) == ["recur: error: --threads 0: give at least 1 (or leave it out)"]

@@ -106,6 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     debug = args.debug or bool(os.environ.get("RECUR_DEBUG"))
+    if args.threads is not None and args.threads < 1:
+        print(f"recur: error: --threads {args.threads}: give at least 1 (or leave it out)", file=sys.stderr)
+        return 2
     if args.threads:
         import torch
 

@@ -13,8 +13,14 @@ and the experiment folder ``exp_dir``. ``fit`` then
 
 from __future__ import annotations
 
+import difflib
+import importlib
+import inspect
+import logging
 import os
+import re
 import warnings
+from argparse import ArgumentError
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,10 +29,20 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveCon
 from lightning.pytorch.loggers import CSVLogger
 
 from toolkit.data.io import write_text
-from toolkit.errors import UserError
+from toolkit.errors import ConfigError, UserError
 
 from .checkpoints import BestAndLast
 from .metrics_file import MetricsFile
+
+
+class _NoTips(logging.Filter):
+    """Drops Lightning's advertising line ("Tip: ... try installing litlogger") from `recur fit`'s output."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Tip: For seamless cloud logging" not in record.getMessage()
+
+
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NoTips())
 
 
 class _SaveConfig(SaveConfigCallback):
@@ -39,6 +55,13 @@ class _SaveConfig(SaveConfigCallback):
 
 class FitCLI(LightningCLI):
     """LightningCLI with the toolkit's experiment-folder conventions (``run=False``; see :func:`fit`)."""
+
+    last_parser = None  # the parser of the latest FitCLI, for naming valid keys in a refusal
+
+    def init_parser(self, **kwargs) -> LightningArgumentParser:
+        parser = super().init_parser(**kwargs)
+        FitCLI.last_parser = parser
+        return parser
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         parser.add_argument(
@@ -60,6 +83,7 @@ class FitCLI(LightningCLI):
         parser.link_arguments("exp_dir", "trainer.default_root_dir")
 
     def instantiate_trainer(self, **kwargs) -> Trainer:
+        _check_trainer(self._get(self.config_init, "trainer", default={}))
         if self._get(self.config_init, "trainer", default={}).get("logger") in (None, True):
             kwargs["logger"] = CSVLogger(self._get(self.config_init, "exp_dir"), name="logs")
         return super().instantiate_trainer(**kwargs)
@@ -87,6 +111,81 @@ def _resume_path(exp_dir: Path, ckpt_path: str | None) -> str | None:
     return None
 
 
+MAX_TIME = re.compile(r"^\d+:\d{1,2}:\d{1,2}:\d{1,2}$")
+
+
+def _check_trainer(trainer: dict) -> None:
+    """Trainer values Lightning would only refuse with a traceback, checked before anything is built."""
+    max_time = trainer.get("max_time")
+    if isinstance(max_time, str) and not MAX_TIME.match(max_time):
+        raise ConfigError(f"trainer.max_time {max_time!r}: give DD:HH:MM:SS, e.g. 00:00:15:00 for 15 minutes")
+    for key in ("max_steps", "max_epochs"):
+        value = trainer.get(key)
+        if isinstance(value, int) and value < -1:
+            raise ConfigError(f"trainer.{key} {value}: give -1 (no limit) or a positive number")
+
+
+def _closest(word: str, choices: Sequence[str]) -> str:
+    """' (did you mean X?)' for the nearest valid name, or ''."""
+    near = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {near[0]}?)" if near else ""
+
+
+def _class_options(class_path: str) -> list[str]:
+    """The constructor arguments of the class a config names (its valid init_args keys)."""
+    module, _, name = class_path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return []
+    return [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "args", "kwargs")]
+
+
+REQUIRED = ("exp_dir", "model", "data")
+
+
+def _given_keys(args: Sequence[str]) -> set[str]:
+    """The top-level keys the --config files and the command line give."""
+    import yaml
+
+    given: set[str] = set()
+    for i, word in enumerate(args):
+        if word in ("--config", "-c") and i + 1 < len(args) or word.startswith("--config="):
+            path = args[i + 1] if "=" not in word else word.split("=", 1)[1]
+            try:
+                loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+            except (OSError, yaml.YAMLError):
+                continue
+            given |= {k for k, v in (loaded or {}).items() if v is not None} if isinstance(loaded, dict) else set()
+        elif word.startswith("--") and word not in ("--config", "-c"):
+            given.add(word[2:].split("=", 1)[0].split(".", 1)[0])
+    return given
+
+
+def parse_refusal(message: str, parser, args: Sequence[str] = ()) -> str:
+    """One line for jsonargparse's refusal of the command line or config (a misspelt key, a missing value,
+    a value of the wrong type) instead of its usage text and union listing. A missing value is reported
+    with every other required top-level key that ``args`` leave out."""
+    unknown = re.search(r"class_path '([\w.]+)':\s*Option '(\w+)' is not accepted", message)
+    if unknown:
+        cls, key = unknown.groups()
+        return f"{cls} has no option {key!r}{_closest(key, _class_options(cls))} (in the config's init_args)"
+    missing = re.findall(r'Key "([\w.]+)" is required', message)
+    missing += re.findall(r'Parser key "([\w.]+)":\s*Expected a [^\n]*Got value: None', message)
+    if missing:
+        missing += [k for k in REQUIRED if k not in _given_keys(args)]
+        names = ", ".join(sorted(set(missing)))
+        return f"missing required value(s): {names} (set them in the config or as --KEY VALUE)"
+    keys = [a.dest for a in parser._actions if getattr(a, "dest", None)]
+    for bad in re.findall(r"(?i:unrecognized arguments|not expected)[^\n]*?([\w.]+\.[\w.]+|--[\w.]+)", message):
+        bad = bad.lstrip("-")
+        return f"unknown option {bad!r}{_closest(bad, keys)}; `recur fit --help` lists them"
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    details = [line.removeprefix("- ") for line in lines[1:] if line.startswith("- ") and "NoneType" not in line]
+    detail = details[0] if details else ""
+    return " ".join(lines[0].split()) + (f": {detail}" if detail else "")
+
+
 def _check_config_files(args: Sequence[str]) -> None:
     """A missing ``--config`` file is one clear line, not jsonargparse's full usage text."""
     for i, word in enumerate(args):
@@ -110,7 +209,37 @@ def fit(args: Sequence[str] | None = None) -> dict | None:
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
     if args is not None:
         _check_config_files(args)
-    cli = FitCLI(
+    try:
+        cli = _build_cli(args)
+    except ArgumentError as err:
+        raise ConfigError(parse_refusal(str(err), FitCLI.last_parser, list(args or []))) from None
+    config = cli.config
+    exp_dir = Path(config.exp_dir)
+    ckpt = _resume_path(exp_dir, config.ckpt_path)
+    _check_optimizer(cli.model)
+    os.makedirs(exp_dir, exist_ok=True)
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt)
+    if config.test and _has_test(cli.datamodule):
+        best = cli.trainer.checkpoint_callback.best_model_path if cli.trainer.checkpoint_callback else ""
+        cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=best or None)
+    callback = next(c for c in cli.trainer.callbacks if isinstance(c, MetricsFile))
+    return callback.summary(cli.trainer, cli.model)
+
+
+def _check_optimizer(model: LightningModule) -> None:
+    """The optimiser settings (name, lr, schedule) refused before any feature is computed or folder made:
+    ``configure_optimizers`` builds a throwaway optimiser. Only the toolkit's own refusals count here; a
+    schedule that needs the running trainer is left to the real call."""
+    try:
+        model.configure_optimizers()
+    except UserError:
+        raise
+    except (RuntimeError, AttributeError, TypeError):  # e.g. BudgetDecay reads the trainer, not attached yet
+        pass
+
+
+def _build_cli(args: Sequence[str] | None) -> FitCLI:
+    return FitCLI(
         model_class=LightningModule,
         datamodule_class=LightningDataModule,
         subclass_mode_model=True,
@@ -122,18 +251,12 @@ def fit(args: Sequence[str] | None = None) -> dict | None:
         trainer_defaults={"callbacks": [MetricsFile()]},
         seed_everything_default=0,
         auto_configure_optimizers=False,
-        parser_kwargs={"prog": "recur fit", "description": "Train a model from a YAML config (LightningCLI)."},
+        parser_kwargs={
+            "prog": "recur fit",
+            "description": "Train a model from a YAML config (LightningCLI).",
+            "exit_on_error": False,  # refusals become one line (parse_refusal), not a usage dump
+        },
     )
-    config = cli.config
-    exp_dir = Path(config.exp_dir)
-    ckpt = _resume_path(exp_dir, config.ckpt_path)
-    os.makedirs(exp_dir, exist_ok=True)
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt)
-    if config.test and _has_test(cli.datamodule):
-        best = cli.trainer.checkpoint_callback.best_model_path if cli.trainer.checkpoint_callback else ""
-        cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=best or None)
-    callback = next(c for c in cli.trainer.callbacks if isinstance(c, MetricsFile))
-    return callback.summary(cli.trainer, cli.model)
 
 
 def _has_test(datamodule: LightningDataModule) -> bool:
