@@ -44,7 +44,7 @@ def decode_export_folder(args: argparse.Namespace) -> int:
     options = BeamOptions(args.beam, args.beam_tokens, args.lm_weight, args.word_score, args.blank_penalty)
     lexicon = args.lexicon
     if args.lm and not lexicon and Path(args.lm).suffix != ".bin":
-        lexicon = _derived_lexicon(rec, args.lm, folder)
+        lexicon = _derived_lexicon(rec, args.lm)
     decoder = rec.decoder(options, args.lm, lexicon)
     utts = expand_inputs(args.inputs)
     if args.ref:
@@ -82,7 +82,9 @@ def decode_export_folder(args: argparse.Namespace) -> int:
         tag += f"_bp{args.blank_penalty:g}" if args.blank_penalty else ""
         manifests = [Path(i).stem for i in args.inputs if str(i).endswith(".jsonl")]
         tag = (args.set_name or (manifests[0] if len(manifests) == 1 else "set")) + tag
-        base = (Path(args.exp_dir) if args.exp_dir else folder) / "decode"
+        # the export folder is a deployed artefact, not an experiment folder: scores go beside --out (or
+        # into ./decode), as for a lone .ckpt, unless --exp-dir names the experiment
+        base = Path(args.exp_dir) / "decode" if args.exp_dir else Path(args.out or "./x").parent / "decode"
         out_dir = (base if args.set_name else base / "adhoc") / tag
         hyps = {r.id: r.text for r in results}
         figures = write_scoring(refs, hyps, out_dir, name=tag)
@@ -95,13 +97,13 @@ def decode_export_folder(args: argparse.Namespace) -> int:
     return 0 if results or not (len(results) + len(skipped)) else 1
 
 
-def _derived_lexicon(rec, lm: str, folder: Path) -> Path:
-    """The lexicon of an ARPA ``lm`` given on the command line, derived as ``recur decode`` derives it (the
-    LM's words spelled in the model's tokens), into ``<folder>/decode/``."""
+def _derived_lexicon(rec, lm: str) -> Path:
+    """The lexicon of an ARPA ``lm`` given on the command line, derived as ``recur decode`` derives it for a
+    lone checkpoint (the LM's words spelled in the model's tokens, beside the LM in ``decode/``)."""
     from toolkit.api.decoding import arpa_words, spelling
     from toolkit.decode.beam import write_lexicon
 
     if rec.tokens.kind not in ("char", "word"):
         raise UserError(f"--lm with a {rec.tokens.kind} export folder needs --lexicon (words spelled in its pieces)")
-    target = folder / "decode" / f"lexicon.{Path(lm).stem}.txt"
+    target = Path(lm).parent / "decode" / f"lexicon.{Path(lm).stem}.txt"
     return write_lexicon(arpa_words(Path(lm)), target, spelling(rec.tokens, rec.tokens.symbols))
