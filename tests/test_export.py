@@ -312,3 +312,17 @@ def test_api_transcripts_and_log_probs_equal_on_real_audio(exported):
                 assert isinstance(stream.partial, str)
             texts.append(stream.finish())
         assert texts == expected, (beam, lm)
+
+
+def test_bench_deploy_case_quick(tmp_path):
+    """`recur bench --case deploy --quick`: both models on both runtimes, the IndRNN forms, sizes."""
+    assert main(["bench", "--case", "deploy", "--quick", "--out", str(tmp_path), "--no-progress"]) == 0
+    data = json.loads((tmp_path / "bench_cpu_deploy.json").read_text())
+    rows = {(r["model"], r["runtime"]): r for r in data["rows"]}
+    assert set(rows) == {(m, rt) for m in ("res_indrnn", "lstm") for rt in ("pytorch", "onnxruntime")}
+    for r in rows.values():
+        assert r["offline_rtf"] > 0 and r["chunk_median_ms"] > 0 and r["chunk_ms"] == pytest.approx(160)
+    assert rows[("res_indrnn", "onnxruntime")]["max_abs_diff_vs_pytorch"] < ATOL
+    assert rows[("lstm", "onnxruntime")]["onnx_bytes"] > 0
+    assert [f["indrnn_form"] for f in data["forms"]] == ["scan", "loop", "rnn", "unrolled"]
+    assert "## The IndRNN recurrence in ONNX" in (tmp_path / "bench_cpu_deploy.md").read_text()

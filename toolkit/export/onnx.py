@@ -145,7 +145,9 @@ def to_onnx(task, form: str, indrnn_form: str = DEFAULT_INDRNN_FORM, example_fra
         enc = module.encoder
         k = module.factor
         feats = torch.randn(1, example_frames, feat_dim, generator=gen)
-        context = torch.zeros(1, 0, feat_dim) if k == 1 else torch.randn(1, k - 1, feat_dim, generator=gen)
+        # (unrolled: no context, so the traced step count is example_frames // k, for chunks of that length)
+        fixed = k == 1 or indrnn_form == "unrolled"
+        context = torch.zeros(1, 0, feat_dim) if fixed else torch.randn(1, k - 1, feat_dim, generator=gen)
         states = enc.zero_states(feats)
         inputs = ["feats", "context", *enc.state_names]
         outputs = ["log_probs", "context_out", *[n + "_out" for n in enc.state_names]]
@@ -169,7 +171,8 @@ def to_onnx(task, form: str, indrnn_form: str = DEFAULT_INDRNN_FORM, example_fra
         # one node set per frame: the chunk length is what the example had
         for name in ("feats",):
             axes[name] = {0: "batch"}
-    data = _export(module, args, inputs, outputs, axes, custom=indrnn_form in ("scan", "loop"))
+    custom = indrnn_form in ("scan", "loop") and enc.kind != "torch_rnn"  # a placeholder node to rewrite
+    data = _export(module, args, inputs, outputs, axes, custom=custom)
     model = onnx.load_from_string(data)
     if any(n.domain == RECURRENCE_DOMAIN for n in model.graph.node):
         model = _rewrite_recurrences(model, indrnn_form)
