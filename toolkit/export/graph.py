@@ -69,7 +69,7 @@ class _Recurrence(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, a: Tensor, u: Tensor, h0: Tensor, activation: str):  # noqa: D401
+    def forward(ctx, a: Tensor, u: Tensor, h0: Tensor, activation: str):
         act = _act(activation)
         h, out = h0, []
         for a_t in a.unbind(1):
@@ -287,7 +287,7 @@ class Encoder(nn.Module):
                 new[k].append(s)
             return out[0]
 
-        if self.residual:
+        if self.final is not None:  # res_indrnn (its blocks may be none: num_layers 1)
             x = run(0, x)
             for block in self.residual:
                 branch = x
