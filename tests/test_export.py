@@ -114,6 +114,24 @@ def test_streaming_graph_equals_pytorch_whole_and_chunked(encoder, opts):
         np.testing.assert_allclose(got, ref, rtol=0, atol=ATOL, err_msg=f"chunks {sizes}")
 
 
+@pytest.mark.parametrize("encoder", ["res_indrnn", "lstm"])
+def test_streaming_graph_takes_a_batch_of_streams(encoder):
+    task = tiny_task(encoder)
+    data, spec = to_onnx(task, "stream")
+    sess, feats = session(data), feats_for(task, batch=3, frames=31)
+    with torch.no_grad():
+        ref = task(feats, torch.tensor([31, 31, 31]))[0].numpy()
+    states = {s["input"]: np.zeros((s["shape"][0], 3, s["shape"][2]), np.float32) for s in spec["states"]}
+    context, outs, x = np.zeros((3, 0, 40), np.float32), [], feats.numpy()
+    mean = np.broadcast_to(task.cmvn.mean.numpy(), (3, 2, 40)).astype(np.float32)
+    for chunk in [x[:, i : i + 7] for i in range(0, 31, 7)] + [mean]:  # 31 frames: 1 left, 2 rows of padding
+        out = sess.run(None, {"feats": chunk, "context": context, **states})
+        outs.append(out[0])
+        context, states = out[1], {s["input"]: v for s, v in zip(spec["states"], out[2:], strict=True)}
+    assert context.shape == (3, 0, 40)
+    np.testing.assert_allclose(np.concatenate(outs, 1), ref, rtol=0, atol=ATOL)
+
+
 @pytest.mark.parametrize(("encoder", "opts"), FAMILIES[:3] + FAMILIES[4:6], ids=_ids)
 def test_bidirectional_utterance_graph_equals_pytorch_on_a_padded_batch(encoder, opts):
     task = tiny_task(encoder, bidirectional=True, **opts)
