@@ -12,12 +12,13 @@ ROOT = Path(__file__).resolve().parents[1]
 # lowest first; a package may import its own layer's modules and anything below it
 LAYERS = [
     ["toolkit.errors"],
+    ["toolkit.deploy"],  # the PyTorch-free runtime: nothing of the toolkit but its errors
     ["toolkit.data"],
     ["data_prep", "toolkit.nn"],
     ["toolkit.train"],
     ["toolkit.decode", "toolkit.seqdata"],
     ["toolkit.tasks"],
-    ["toolkit.api"],
+    ["toolkit.api", "toolkit.export"],
     ["toolkit.report", "toolkit.bench", "toolkit.recipe"],
     ["toolkit.cli"],
 ]

@@ -14,7 +14,7 @@ HELP = (
 )
 
 DTYPES = ("float32", "bfloat16", "float16")
-CASES = ("all", "layer", "ctc_step", "streams")
+CASES = ("all", "layer", "ctc_step", "streams", "deploy")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +37,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "AdamW step of equal-size res_indrnn and LSTM acoustic models; cuda: B=32, T=1000 frames, 5 layers, 15M "
         "parameters; cpu: B=16, T=300, 4 layers, 1.5M), 'streams' (how many concurrent real-time streams, "
         "160 ms chunks, the CPU sustains with unidirectional res_indrnn and LSTM recognisers of 4 layers, 1.5M "
-        "parameters; cpu only, run with `recur --threads 1` for one core) or 'all' (layer and ctc_step; default)",
+        "parameters; cpu only, run with `recur --threads 1` for one core), 'deploy' (the exported model on "
+        "onnxruntime against PyTorch eager, one CPU thread, res_indrnn and an equal-size LSTM: real-time factor, "
+        "per-chunk latency of 160 ms chunks, model.onnx sizes, the IndRNN recurrence's ONNX forms) or 'all' "
+        "(layer and ctc_step; default)",
     )
     parser.add_argument("--dtype", choices=DTYPES, default="float32", help="storage dtype (default float32)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs per case (default 2)")
@@ -64,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.case == "streams":
         return _run_streams(args)
+    if args.case == "deploy":
+        return _run_deploy(args)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda but no CUDA device is visible; use --device cpu")
@@ -119,6 +124,24 @@ def _run_streams(args: argparse.Namespace) -> int:
     result["skipped"] = sum("error" in r for r in result["rows"])
     result["meta"]["load_average_end"] = list(os.getloadavg())
     json_path, md_path = write_results(result, args.out, "streams")
+    print(md_path.read_text(encoding="utf-8"))
+    print(f"wrote {json_path} and {md_path}")
+    return 0
+
+
+def _run_deploy(args: argparse.Namespace) -> int:
+    """``--case deploy``: CPU, one thread, onnxruntime against PyTorch (toolkit.bench.deploy)."""
+    from toolkit.bench.deploy import cpu_deploy_config, quick_deploy_config, run_deploy_bench, write_deploy_results
+
+    if args.device == "cuda":
+        raise UserError("--case deploy times the CPU runtime (onnxruntime, one thread); leave out --device cuda")
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        raise UserError("--case deploy needs onnxruntime: pip install 'recur[deploy]'") from None
+    cfg = quick_deploy_config() if args.quick else cpu_deploy_config()
+    result = run_deploy_bench(cfg, repeats=2 if args.quick else args.repeats, progress=not args.no_progress)
+    json_path, md_path = write_deploy_results(result, args.out)
     print(md_path.read_text(encoding="utf-8"))
     print(f"wrote {json_path} and {md_path}")
     return 0

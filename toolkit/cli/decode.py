@@ -22,7 +22,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         required=True,
         action="append",
         help="experiment folder (exp/<corpus>/<model>) or a .ckpt file; give it again to decode with an "
-        "ensemble (the models' frame posteriors fused; same tokenizer and frame rate)",
+        "ensemble (the models' frame posteriors fused; same tokenizer and frame rate); or a folder written by "
+        "recur export (decoded with onnxruntime, no PyTorch)",
     )
     parser.add_argument(
         "--fusion",
@@ -117,6 +118,11 @@ def _model(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from toolkit.data.io import write_text
     from toolkit.errors import UserError
+
+    if any((Path(m) / "model.onnx").is_file() for m in args.model):  # an export folder (recur export)
+        from toolkit.export.decode import decode_export_folder
+
+        return decode_export_folder(args)
 
     if len(args.model) > 1 and args.set_name and not args.exp_dir:
         raise UserError("--set with several --model: name the folder for the ensemble's scores with --exp-dir")
