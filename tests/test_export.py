@@ -344,3 +344,15 @@ def test_bench_deploy_case_quick(tmp_path):
     assert rows[("lstm", "onnxruntime")]["onnx_bytes"] > 0
     assert [f["indrnn_form"] for f in data["forms"]] == ["scan", "loop", "rnn", "unrolled"]
     assert "## The IndRNN recurrence in ONNX" in (tmp_path / "bench_cpu_deploy.md").read_text()
+
+
+@pytest.mark.parametrize("options", [[], ["--beam", "8"]])
+def test_recur_stream_export_folder_equals_decode_of_the_checkpoint(exported, capsys, options, monkeypatch):
+    root, ckpt, arpa, audio, out = exported
+    monkeypatch.chdir(root)
+    ref_lines, _ = decode_lines(capsys, ["--model", ckpt, str(audio), *options])
+    for chunk_ms in ("37", "160"):
+        assert main(["stream", "--model", str(root / "deploy"), str(audio), "--chunk-ms", chunk_ms, *options]) == 0
+        captured = capsys.readouterr()
+        assert captured.out.splitlines() == ref_lines[:3]
+        assert "compute per chunk median" in captured.err and "onnxruntime" in captured.err

@@ -33,7 +33,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="audio files, folders, .jsonl manifests, or '-' for raw 16-bit little-endian mono PCM on standard "
         "input at the model's sampling rate",
     )
-    parser.add_argument("--model", required=True, help="experiment folder (exp/<corpus>/<model>) or a .ckpt file")
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="experiment folder (exp/<corpus>/<model>), a .ckpt file, or an export folder (recur export)",
+    )
     parser.add_argument("--chunk-ms", type=float, default=160.0, help="audio per chunk in milliseconds (default 160)")
     parser.add_argument("--realtime", action="store_true", help="feed the audio at real time (one chunk per chunk)")
     parser.add_argument(
@@ -162,6 +166,11 @@ def _options(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
+
+    if (Path(args.model) / "model.onnx").is_file():  # an export folder (recur export): onnxruntime, no PyTorch
+        from toolkit.export.decode import stream_export_folder
+
+        return stream_export_folder(args)
 
     from toolkit.api import AcousticModel, Transcription, load_task
     from toolkit.data.audio import BadAudio

@@ -107,3 +107,56 @@ def _derived_lexicon(rec, lm: str) -> Path:
         raise UserError(f"--lm with a {rec.tokens.kind} export folder needs --lexicon (words spelled in its pieces)")
     target = Path(lm).parent / "decode" / f"lexicon.{Path(lm).stem}.txt"
     return write_lexicon(arpa_words(Path(lm)), target, spelling(rec.tokens, rec.tokens.symbols))
+
+
+def stream_export_folder(args: argparse.Namespace) -> int:
+    """``recur stream --model DIR`` for an export folder: each input fed to a ``toolkit.deploy`` stream in
+    chunks of ``--chunk-ms``; final lines as ``recur decode`` prints them, compute per chunk and real-time
+    factor on stderr. Inputs are files, folders or manifests (standard input needs a checkpoint)."""
+    import statistics
+    import time
+
+    from toolkit.data.io import write_text
+    from toolkit.deploy import BeamOptions, Recognizer, expand_inputs
+    from toolkit.deploy.audio import BadAudio, read_audio
+
+    if "-" in args.inputs:
+        raise UserError("recur stream: standard input ('-') streams with a checkpoint, not an export folder")
+    if args.beam < 0 or args.beam_tokens < 1 or args.chunk_ms <= 0:
+        raise UserError("--beam must be 0 (greedy) or positive, --beam-tokens at least 1, --chunk-ms positive")
+    rec = Recognizer(Path(args.model), threads=1)
+    options = BeamOptions(args.beam, args.beam_tokens, args.lm_weight, args.word_score, args.blank_penalty)
+    lexicon = args.lexicon
+    if args.lm and not lexicon and Path(args.lm).suffix != ".bin":
+        lexicon = _derived_lexicon(rec, args.lm)
+    size = max(1, int(round(rec.sampling_rate * args.chunk_ms / 1000)))
+    lines, compute, audio_s, skipped = [], [], 0.0, 0
+    for utt in expand_inputs(args.inputs):
+        try:
+            wave, _ = read_audio(utt.path, rec.sampling_rate, utt.offset, utt.duration)
+        except BadAudio as err:
+            skipped += 1
+            print(f"recur stream: skipped {err}", file=sys.stderr)
+            continue
+        stream = rec.stream(rec.decoder(options, args.lm, lexicon), args.blank_penalty)
+        for start in range(0, len(wave), size):
+            t0 = time.perf_counter()
+            stream.accept(wave[start : start + size])
+            compute.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        text = stream.finish()
+        compute[-1:] = [compute[-1] + time.perf_counter() - t0] if compute else []
+        audio_s += len(wave) / rec.sampling_rate
+        lines.append(f"{utt.id}\t{text}\n")
+    if args.out:
+        write_text(args.out, "".join(lines))
+    else:
+        sys.stdout.write("".join(lines))
+    if compute:
+        print(
+            f"recur stream: {len(lines)} decoded, {skipped} skipped; {audio_s:.1f} s of audio in chunks of "
+            f"{args.chunk_ms:g} ms; compute per chunk median {1000 * statistics.median(compute):.2f} ms; "
+            f"real-time factor {sum(compute) / audio_s:.3f} (onnxruntime, {args.model})",
+            file=sys.stderr,
+        )
+    return 0 if lines or not skipped else 1
