@@ -14,23 +14,69 @@ def _loop(steps: int, h: Tensor, step) -> Tensor:
     return torch.stack(out, dim=1)
 
 
+def layer_norm(norm, v: Tensor) -> Tensor:
+    """Ba, Kiros & Hinton 2016: v (..., H) normalised over its last axis, then gain and bias."""
+    mean = v.sum(-1, keepdim=True) / v.shape[-1]
+    var = ((v - mean) ** 2).sum(-1, keepdim=True) / v.shape[-1]
+    return (v - mean) / torch.sqrt(var + norm.eps) * norm.weight + norm.bias
+
+
+def normalise(norm, v: Tensor) -> Tensor:
+    """A norm module of the IndRNN layers applied to v (..., H): layer norm, or batch norm in
+    evaluation mode (running statistics)."""
+    if norm.mode == "layer":
+        return layer_norm(norm, v)
+    return (v - norm.running_mean) / torch.sqrt(norm.running_var + norm.eps) * norm.weight + norm.bias
+
+
 def indrnn_cell(cell, x: Tensor, h0: Tensor | None = None) -> Tensor:
+    """h_t = act(N(W x_t + b) + u h_{t-1}) with N the frame / layer norm, or act(W x_t + b + u h_{t-1})
+    followed by the seq / renorm batch norm."""
     act = {"relu": torch.relu, "tanh": torch.tanh, "identity": lambda v: v}[cell.activation]
     bias = cell.input.bias if cell.input.bias is not None else 0.0
     h0 = torch.zeros(x.shape[0], cell.hidden_size, dtype=x.dtype) if h0 is None else h0
 
     def step(t, h):
         a = x[:, t] @ cell.input.weight.T + bias
-        if cell.norm_mode == "frame":  # evaluation mode: running statistics
-            n = cell.norm
-            a = (a - n.running_mean) / torch.sqrt(n.running_var + n.eps) * n.weight + n.bias
+        if cell.norm_mode in ("frame", "layer"):  # frame in evaluation mode: running statistics
+            a = normalise(cell.norm, a)
         return act(a + cell.u * h)
 
     y = _loop(x.shape[1], h0, step)
     if cell.norm_mode in ("seq", "renorm"):
-        n = cell.norm
-        y = (y - n.running_mean) / torch.sqrt(n.running_var + n.eps) * n.weight + n.bias
+        y = normalise(cell.norm, y)
     return y
+
+
+def indrnn_stack(layer, x: Tensor) -> Tensor:
+    """A unidirectional ``indrnn`` stack: each layer's cell on the output of the one below."""
+    for (cell,) in layer.layers:
+        x = indrnn_cell(cell, x)
+    return x
+
+
+def res_indrnn(layer, x: Tensor) -> Tensor:
+    """x_{l+1} = x_l + F(x_l), F = [N -> IndRNN] per unit, then the final N (unidirectional)."""
+    h = indrnn_stack(layer.first, x)
+    for block in layer.blocks:
+        branch = h
+        for unit in block:
+            branch = indrnn_stack(unit.rnn, normalise(unit.norm, branch))
+        h = h + branch
+    return normalise(layer.final_norm, h)
+
+
+def dense_indrnn(layer, x: Tensor) -> Tensor:
+    """Each dense layer's [N -> IndRNN] units concatenated to its input; N -> IndRNN transitions."""
+    h = indrnn_stack(layer.first, x)
+    for block, transition in zip(layer.blocks, layer.transitions, strict=True):
+        for dense in block:
+            y = h
+            for unit in dense.units:
+                y = indrnn_stack(unit.rnn, normalise(unit.norm, y))
+            h = torch.cat([h, y], dim=-1)
+        h = indrnn_stack(transition.rnn, normalise(transition.norm, h))
+    return h
 
 
 def minimalrnn_cell(cell, x: Tensor) -> Tensor:

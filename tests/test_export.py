@@ -15,6 +15,7 @@ from toolkit.cli.main import main
 from toolkit.data.tokenizer import train_tokenizer
 from toolkit.errors import UserError
 from toolkit.export import export_model, to_onnx
+from toolkit.nn.norm import StepLayerNorm
 from toolkit.tasks.asr import CTCTask
 
 ort = pytest.importorskip("onnxruntime")
@@ -28,8 +29,8 @@ SR = 8000
 
 
 def tiny_task(encoder="res_indrnn", bidirectional=False, subsampling="stack", factor=3, seed=0, **opts) -> CTCTask:
-    """A random-weight CTC model (16 units, 2 layers, 40 mel bins, 8 kHz) with random CMVN and batch-norm
-    statistics, so that every affine step of the graph is exercised."""
+    """A random-weight CTC model (16 units, 2 layers, 40 mel bins, 8 kHz) with random CMVN, batch-norm
+    statistics and layer-norm gains and biases, so that every affine step of the graph is exercised."""
     torch.manual_seed(seed)
     task = CTCTask(train_tokenizer("char", TEXTS), encoder=encoder, hidden_size=16, num_layers=2,
                    bidirectional=bidirectional, subsampling=subsampling, subsampling_factor=factor, feat_dim=40,
@@ -41,6 +42,9 @@ def tiny_task(encoder="res_indrnn", bidirectional=False, subsampling="stack", fa
             if getattr(m, "running_mean", None) is not None and hasattr(m, "weight"):
                 m.running_mean.normal_(0.0, 0.3)
                 m.running_var.uniform_(0.5, 1.5)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.normal_(0.0, 0.3)
+            elif isinstance(m, StepLayerNorm):
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.normal_(0.0, 0.3)
         task.output.bias[0] -= 1.0  # fewer blanks: transcripts with something in them
@@ -92,6 +96,8 @@ FAMILIES = [
     ("lstm", {}),
     ("gru", {}),
     ("rnn_tanh", {}),
+    ("indrnn", {"norm": "layer"}),
+    ("res_indrnn", {"norm": "layer"}),
 ]
 
 
@@ -132,7 +138,7 @@ def test_streaming_graph_takes_a_batch_of_streams(encoder):
     np.testing.assert_allclose(np.concatenate(outs, 1), ref, rtol=0, atol=ATOL)
 
 
-@pytest.mark.parametrize(("encoder", "opts"), FAMILIES[:3] + FAMILIES[4:6], ids=_ids)
+@pytest.mark.parametrize(("encoder", "opts"), FAMILIES[:3] + FAMILIES[4:6] + FAMILIES[8:], ids=_ids)
 def test_bidirectional_utterance_graph_equals_pytorch_on_a_padded_batch(encoder, opts):
     task = tiny_task(encoder, bidirectional=True, **opts)
     data, spec = to_onnx(task, "utterance")
@@ -157,9 +163,11 @@ def test_conv_subsampling_exports_whole_utterance():
     np.testing.assert_allclose(got, ref.numpy(), rtol=0, atol=ATOL)
 
 
-def test_indrnn_forms_give_the_same_log_probs():
-    """Scan (kept), Loop and the RNN operator with diag(u) compute one recurrence."""
-    task = tiny_task("res_indrnn")
+@pytest.mark.parametrize("norm", ["seq", "layer"])
+def test_indrnn_forms_give_the_same_log_probs(norm):
+    """Scan (kept), Loop and the RNN operator with diag(u) compute one recurrence (with layer norm too:
+    the RNN operator then gets LN(W x_t) through identity input weights)."""
+    task = tiny_task("res_indrnn", norm=norm)
     feats = feats_for(task, frames=30).numpy().astype(np.float32)
     outs = {}
     for form in ("scan", "loop", "rnn"):
@@ -169,6 +177,18 @@ def test_indrnn_forms_give_the_same_log_probs():
         outs[form] = run_chunks(session(data), spec, task, feats, [5, 2])
     np.testing.assert_allclose(outs["loop"], outs["scan"], rtol=0, atol=ATOL)
     np.testing.assert_allclose(outs["rnn"], outs["scan"], rtol=0, atol=ATOL)
+
+
+@pytest.mark.parametrize("encoder", ["indrnn", "res_indrnn"])
+def test_layer_norm_is_one_layer_normalization_node_per_norm(encoder):
+    """norm: layer exports as ONNX LayerNormalization (opset 17), one node per layer norm of the model:
+    indrnn's of W x_t (per layer and direction), res_indrnn's pre-activation and final ones."""
+    task = tiny_task(encoder, bidirectional=True, norm="layer")
+    data, _ = to_onnx(task, "utterance")
+    model = onnx.load_from_string(data)
+    count = sum(n.op_type == "LayerNormalization" for n in model.graph.node)
+    assert count == sum(isinstance(m, StepLayerNorm) for m in task.encoder.modules()) > 0
+    assert {op.version for op in model.opset_import if op.domain in ("", "ai.onnx")} == {17}
 
 
 def save_checkpoint(task: CTCTask, path) -> str:

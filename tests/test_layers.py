@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from layer_reference import indrnn_cell, single_layer_reference
+from layer_reference import dense_indrnn, indrnn_cell, indrnn_stack, res_indrnn, single_layer_reference
 
 from toolkit import nn as rnn
 from toolkit.nn.base import reverse_padded
 from toolkit.nn.indrnn import IndRNNCell
+from toolkit.nn.norm import StepLayerNorm
 
 ALL = rnn.available()
 CELL_LAYERS = ["indrnn", "irnn", "rnn_tanh", "lstm", "gru", "minimalrnn", "cfn", "leaky", "delay", "clockwork"]
@@ -19,6 +20,9 @@ VARIANTS = [
     ("indrnn", {"norm": "seq"}),
     ("res_indrnn", {"norm": "frame"}),
     ("res_indrnn", {"norm": "renorm"}),
+    ("indrnn", {"norm": "layer"}),
+    ("res_indrnn", {"norm": "layer"}),
+    ("dense_indrnn", {"norm": "layer"}),
     ("leaky", {"learn_alpha": True}),
     ("delay", {"delay": 3}),
     ("clockwork", {"num_modules": 3}),
@@ -41,13 +45,17 @@ def has_seq_norm(name, opts):
 
 
 def randomise_norm_stats(layer):
-    """Give every batch norm non-trivial running statistics, so evaluation mode is a real test."""
+    """Give every batch norm non-trivial running statistics, so evaluation mode is a real test, and
+    every layer norm a gain and bias other than 1 and 0."""
     g = torch.Generator().manual_seed(1)
     for m in layer.modules():
         if hasattr(m, "running_mean"):
             m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
             m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
             m.weight.data.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+        elif isinstance(m, StepLayerNorm):
+            m.weight.data.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(m.bias.shape, generator=g) * 0.3)
 
 
 @pytest.mark.parametrize("name", CELL_LAYERS)
@@ -60,7 +68,7 @@ def test_single_layer_matches_equation(name):
 
 
 @pytest.mark.parametrize(
-    "opts", [{"activation": "tanh"}, {"norm": "frame"}, {"norm": "seq"}, {"norm": "renorm"}]
+    "opts", [{"activation": "tanh"}, {"norm": "frame"}, {"norm": "seq"}, {"norm": "renorm"}, {"norm": "layer"}]
 )
 def test_indrnn_variants_match_equation(opts):
     layer = make("indrnn", num_layers=1, **opts).double().eval()
@@ -105,6 +113,71 @@ def test_dense_indrnn_concatenates_and_compresses():
     assert layer.transitions[0].rnn.input_size == 12 and layer.transitions[0].rnn.hidden_size == 6
     assert layer.blocks[1][0].units[0].rnn.input_size == 6
     assert layer.blocks[0][0].units[0].rnn.hidden_size == 8  # bottleneck 4 x growth
+
+
+REFERENCES = {"indrnn": indrnn_stack, "res_indrnn": res_indrnn, "dense_indrnn": dense_indrnn}
+IND_SIZES = {
+    "indrnn": {},
+    "res_indrnn": {"num_layers": 5},
+    "dense_indrnn": {"hidden_size": 8, "growth_rate": 2, "num_blocks": 2},
+}
+
+
+@pytest.mark.parametrize("norm", ["layer", "seq", "frame"])
+@pytest.mark.parametrize("name", list(REFERENCES))
+def test_indrnn_family_matches_equation(name, norm):
+    """Each IndRNN layer against its step-by-step reference; layer norm also in training mode (it has
+    no batch statistics: one function in both modes), batch norm in evaluation mode."""
+    layer = make(name, **({"num_layers": 3} | IND_SIZES[name]), norm=norm).double()
+    randomise_norm_stats(layer)
+    x = torch.randn(2, 6, 3, dtype=torch.float64)
+    for mode in ("train", "eval") if norm == "layer" else ("eval",):
+        getattr(layer, mode)()
+        torch.testing.assert_close(layer(x)[0], REFERENCES[name](layer, x), msg=f"{mode} mode")
+
+
+@pytest.mark.parametrize("name", list(REFERENCES))
+def test_layer_norm_needs_no_batch_statistics(name):
+    """norm: layer in training mode: no running averages; each sequence's outputs are those it has
+    alone, unpadded (a batch of short utterances cannot shift them), equal the evaluation-mode
+    outputs, and chunks with the carried state equal one pass (float64, default tolerances)."""
+    layer = make(name, **IND_SIZES[name], norm="layer").double().train()
+    randomise_norm_stats(layer)
+    assert not [n for n, _ in layer.named_buffers() if "running" in n]
+    x = torch.randn(3, 9, 3, dtype=torch.float64)
+    lengths = torch.tensor([9, 3, 2])
+    y, _ = layer(x, lengths)
+    for b, n in enumerate(lengths.tolist()):
+        torch.testing.assert_close(layer(x[b : b + 1, :n])[0][0], y[b, :n])
+    torch.testing.assert_close(layer.eval()(x, lengths)[0], y)
+    layer.train()
+    lengths = torch.tensor([9, 7, 5])
+    whole, final = layer(x, lengths)
+    first, state = layer(x[:, :4], torch.tensor([4, 4, 4]))
+    second, state2 = layer(x[:, 4:], lengths - 4, state)
+    torch.testing.assert_close(torch.cat([first, second], dim=1), whole)
+    for a, b in zip(_leaves(state2), _leaves(final), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("name", list(REFERENCES))
+def test_layer_norm_gradcheck_every_parameter(name, bidirectional):
+    """gradcheck (float64, tiny layer, padded batch) through x and every parameter: W, u, the layer
+    norms' gain and bias."""
+    sizes = {"dense_indrnn": {"hidden_size": 3, "growth_rate": 1, "num_blocks": 1}}.get(name, {"hidden_size": 3})
+    layer = make(name, input_size=2, num_layers=2, bidirectional=bidirectional, norm="layer", **sizes).double()
+    randomise_norm_stats(layer)
+    names = [n for n, _ in layer.named_parameters()]
+    values = [p.detach().clone().requires_grad_(True) for p in layer.parameters()]
+    assert any(n.endswith("norm.weight") for n in names) and any(n.endswith(".u") for n in names)
+    x = torch.randn(2, 4, 2, dtype=torch.float64, requires_grad=True)
+    lengths = torch.tensor([4, 3])
+
+    def f(x, *params):
+        return torch.func.functional_call(layer, dict(zip(names, params, strict=True)), (x, lengths))[0]
+
+    assert torch.autograd.gradcheck(f, (x, *values), eps=1e-6, atol=1e-5)
 
 
 @pytest.mark.parametrize(("name", "opts"), CASES, ids=IDS)
@@ -179,9 +252,9 @@ def _leaves(state):
             yield from _leaves(s)
 
 
-def backward_direction_as_forward_layer(name, layer):
+def backward_direction_as_forward_layer(name, layer, **opts):
     """A unidirectional twin whose weights are ``layer``'s backward-direction weights."""
-    twin = make(name, num_layers=1).eval()
+    twin = make(name, num_layers=1, **opts).eval()
     if hasattr(layer, "rnn"):
         state = {k.removesuffix("_reverse"): v for k, v in layer.rnn.state_dict().items() if k.endswith("_reverse")}
         twin.rnn.load_state_dict(state)
@@ -190,15 +263,23 @@ def backward_direction_as_forward_layer(name, layer):
     return twin
 
 
-@pytest.mark.parametrize("name", CELL_LAYERS)
-def test_bidirectional_reverses_each_sequence_within_its_length(name):
-    layer = make(name, num_layers=1, bidirectional=True).eval()
-    forward_twin = make(name, num_layers=1).eval()
+BIDIRECTIONAL_CASES = [(n, {}) for n in CELL_LAYERS] + [("indrnn", {"norm": "layer"})]
+
+
+@pytest.mark.parametrize(
+    ("name", "opts"),
+    BIDIRECTIONAL_CASES,
+    ids=[n + "".join(f"-{k}={v}" for k, v in o.items()) for n, o in BIDIRECTIONAL_CASES],
+)
+def test_bidirectional_reverses_each_sequence_within_its_length(name, opts):
+    layer = make(name, num_layers=1, bidirectional=True, **opts).eval()
+    randomise_norm_stats(layer)
+    forward_twin = make(name, num_layers=1, **opts).eval()
     if hasattr(layer, "rnn"):
         forward_twin.rnn.load_state_dict({k: v for k, v in layer.rnn.state_dict().items() if "_reverse" not in k})
     else:
         forward_twin.layers[0][0].load_state_dict(layer.layers[0][0].state_dict())
-    backward_twin = backward_direction_as_forward_layer(name, layer)
+    backward_twin = backward_direction_as_forward_layer(name, layer, **opts)
     x = torch.randn(3, 6, 3)
     lengths = torch.tensor([6, 4, 2])
     y, _ = layer(x, lengths)

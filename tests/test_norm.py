@@ -1,11 +1,15 @@
-"""MaskedBatchNorm: statistics over valid steps only, and batch renormalisation (Ioffe 2017)."""
+"""MaskedBatchNorm: statistics over valid steps only, and batch renormalisation (Ioffe 2017);
+StepLayerNorm: layer norm per step (Ba, Kiros & Hinton 2016), with no statistics across steps or sequences."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
-from toolkit.nn.norm import NORM_MODES, MaskedBatchNorm
+from toolkit import nn as rnn
+from toolkit.nn.norm import BATCH_NORM_MODES, NORM_MODES, MaskedBatchNorm, StepLayerNorm, build_norm
+from toolkit.train.optim import NORM_TYPES, no_decay_parameters
 
 
 def batch(seed=0, shift=3.0, scale=2.0):
@@ -18,7 +22,7 @@ def valid(x, lengths):
     return torch.cat([x[b, : int(n)] for b, n in enumerate(lengths)])
 
 
-@pytest.mark.parametrize("mode", NORM_MODES)
+@pytest.mark.parametrize("mode", BATCH_NORM_MODES)
 def test_padded_steps_change_nothing(mode):
     x, lengths = batch()
     noisy = x.clone()
@@ -112,3 +116,52 @@ def test_renorm_state_round_trips():
     assert int(b.num_updates) == 321
     with pytest.raises(ValueError, match="renorm"):
         MaskedBatchNorm(5, "bogus")
+
+
+def test_layer_norm_is_torch_layer_norm_per_step():
+    x, lengths = batch()
+    norm = StepLayerNorm(5).double()
+    with torch.no_grad():
+        norm.weight.uniform_(0.5, 1.5)
+        norm.bias.normal_()
+    ref = nn.LayerNorm(5).double()
+    ref.load_state_dict(norm.state_dict())
+    mean, var = x.mean(-1, keepdim=True), x.var(-1, unbiased=False, keepdim=True)
+    expect = (x - mean) / torch.sqrt(var + norm.eps) * norm.weight + norm.bias
+    for mode in ("train", "eval"):  # one function: no running statistics
+        getattr(norm, mode)()
+        torch.testing.assert_close(norm(x, lengths), expect)
+        torch.testing.assert_close(norm(x), ref(x))
+    assert not list(norm.buffers())
+
+
+def test_layer_norm_sees_one_step_of_one_sequence():
+    """Padding, the rest of the batch and the other steps change nothing at a valid step."""
+    x, lengths = batch()
+    norm = StepLayerNorm(5).double()
+    noisy = x.clone()
+    for b, n in enumerate(lengths):
+        noisy[b, int(n) :] = 1e3
+    torch.testing.assert_close(valid(norm(noisy, lengths), lengths), valid(norm(x, lengths), lengths))
+    torch.testing.assert_close(norm(x[2:3, :2]), norm(x)[2:3, :2])
+
+
+def test_build_norm_and_the_no_decay_rule():
+    assert isinstance(build_norm(5, "layer"), StepLayerNorm)
+    for mode in BATCH_NORM_MODES:
+        assert build_norm(5, mode).mode == mode
+    assert NORM_MODES == (*BATCH_NORM_MODES, "layer")
+    with pytest.raises(ValueError, match="layer"):
+        build_norm(5, "bogus")
+    with pytest.raises(ValueError, match="unknown batch-norm mode"):
+        MaskedBatchNorm(5, "layer")  # layer norm is its own class
+    # exempt as a torch norm layer (NORM_TYPES), not only for being 1-d; in a layer, every gain and
+    # bias of its layer norms is exempt and no input projection is
+    assert isinstance(StepLayerNorm(5), NORM_TYPES)
+    for name in ("indrnn", "res_indrnn", "dense_indrnn"):
+        layer = rnn.build(name, 3, 8, 3, norm="layer")
+        exempt = {id(p) for p in no_decay_parameters(layer)}
+        norms = [m for m in layer.modules() if isinstance(m, StepLayerNorm)]
+        assert norms and all(id(p) in exempt for m in norms for p in m.parameters())
+        weights = [p for n, p in layer.named_parameters() if n.endswith("input.weight")]
+        assert weights and not any(id(p) in exempt for p in weights)

@@ -10,7 +10,8 @@ Here every step is a tensor operation, so the recorded graph is the same for eve
   ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` clones (exported as ONNX's own LSTM / GRU / RNN operators);
   the backward direction sees each sequence reversed within its own length (a gather);
 * batch normalisation in evaluation mode as a per-feature affine map (folded into the input weights
-  where it sits between the projection and the recurrence);
+  where it sits between the projection and the recurrence); layer normalisation (``norm: layer``) as
+  ONNX's ``LayerNormalization`` (opset 17) over the features of each step, in the same places;
 * the output layer and the log-softmax.
 
 Two wrappers use them: :class:`StreamingCTC` (unidirectional models: one chunk of frames in, the encoder
@@ -26,7 +27,7 @@ from torch import Tensor, nn
 
 from toolkit.errors import UserError
 from toolkit.nn.indrnn import IndRNN, IndRNNCell
-from toolkit.nn.norm import MaskedBatchNorm
+from toolkit.nn.norm import MaskedBatchNorm, StepLayerNorm
 from toolkit.nn.res_indrnn import ResIndRNN
 from toolkit.nn.subsampling import ConvSubsampling, FrameStack
 from toolkit.nn.torch_rnn import TorchRNN
@@ -100,6 +101,29 @@ def _bn_affine(norm: MaskedBatchNorm) -> tuple[Tensor, Tensor]:
     return scale, norm.bias.detach() - norm.running_mean * scale
 
 
+class FrozenNorm(nn.Module):
+    """A norm of the IndRNN layers in evaluation form, ``x (..., H) -> (..., H)``: batch norm as the
+    per-feature affine map of :func:`_bn_affine`, layer norm (``StepLayerNorm``) as ``F.layer_norm``
+    over the last axis, which the exporter writes as one ``LayerNormalization`` node."""
+
+    def __init__(self, norm: MaskedBatchNorm | StepLayerNorm):
+        super().__init__()
+        self.layer = isinstance(norm, StepLayerNorm)
+        if self.layer:
+            self.width, self.eps = int(norm.weight.shape[0]), float(norm.eps)
+            self.register_buffer("weight", norm.weight.detach().clone())
+            self.register_buffer("bias", norm.bias.detach().clone())
+        else:
+            scale, shift = _bn_affine(norm)
+            self.register_buffer("scale", scale)
+            self.register_buffer("shift", shift)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.layer:
+            return F.layer_norm(x, (self.width,), self.weight, self.bias, self.eps)
+        return x * self.scale + self.shift
+
+
 def reverse_within(x: Tensor, lengths: Tensor) -> Tensor:
     """Each sequence of ``x (B, T, H)`` reversed within its own length (padding stays in place)."""
     t = torch.arange(x.shape[1], device=x.device).unsqueeze(0)
@@ -109,10 +133,16 @@ def reverse_within(x: Tensor, lengths: Tensor) -> Tensor:
 
 
 class IndRNNLayer(nn.Module):
-    """One IndRNN layer (one or two directions) with an optional batch norm before it (res_indrnn's
-    pre-activation unit): ``x (B, T, F), lengths | None, h0 (D, B, H) -> (y (B, T, D H), h_T (D, B, H))``."""
+    """One IndRNN layer (one or two directions) with an optional norm before it (res_indrnn's
+    pre-activation unit): ``x (B, T, F), lengths | None, h0 (D, B, H) -> (y (B, T, D H), h_T (D, B, H))``.
 
-    def __init__(self, cells: list[IndRNNCell], form: str, pre_norm: MaskedBatchNorm | None = None):
+    A cell's ``frame`` batch norm is folded into W and b; its ``layer`` norm stays a LayerNormalization
+    of W x_t, between the projection and the recurrence (in the ``rnn`` form the operator's input
+    weights are then the identity, its input the normalised W x_t)."""
+
+    def __init__(
+        self, cells: list[IndRNNCell], form: str, pre_norm: MaskedBatchNorm | StepLayerNorm | None = None
+    ):
         super().__init__()
         if form not in INDRNN_FORMS:
             raise ValueError(f"IndRNN form must be one of {', '.join(INDRNN_FORMS)}, got {form!r}")
@@ -121,18 +151,14 @@ class IndRNNLayer(nn.Module):
         if self.activation not in ("relu", "tanh"):
             raise UserError(f"an IndRNN with activation {self.activation!r} cannot be exported (relu or tanh only)")
         self.hidden_size = cells[0].hidden_size
-        self.pre = None
-        if pre_norm is not None:
-            scale, shift = _bn_affine(pre_norm)
-            self.register_buffer("pre_scale", scale)
-            self.register_buffer("pre_shift", shift)
-            self.pre = True
+        self.pre = FrozenNorm(pre_norm) if pre_norm is not None else None
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
         self.us = nn.ParameterList()
-        self.post: list[tuple[Tensor, Tensor] | None] = []
+        self.before = nn.ModuleList()  # per direction: the layer norm of W x_t, or an Identity
+        self.post = nn.ModuleList()  # per direction: the batch norm after the recurrence, or an Identity
         self.rnns = nn.ModuleList()
-        for d, cell in enumerate(cells):
+        for cell in cells:
             with torch.no_grad():
                 w = cell.input.weight.detach().clone()
                 b = cell.input.bias.detach().clone() if cell.input.bias is not None else torch.zeros(w.shape[0])
@@ -143,19 +169,18 @@ class IndRNNLayer(nn.Module):
             self.weights.append(nn.Parameter(w, requires_grad=False))
             self.biases.append(nn.Parameter(b, requires_grad=False))
             self.us.append(nn.Parameter(u, requires_grad=False))
-            if cell.norm is not None and cell.norm_mode != "frame":
-                scale, shift = _bn_affine(cell.norm)
-                self.register_buffer(f"post_scale{d}", scale)
-                self.register_buffer(f"post_shift{d}", shift)
-                self.post.append(True)
-            else:
-                self.post.append(None)
+            layer_norm = cell.norm_mode == "layer"
+            self.before.append(FrozenNorm(cell.norm) if layer_norm else nn.Identity())
+            post = cell.norm is not None and cell.norm_mode not in ("frame", "layer")
+            self.post.append(FrozenNorm(cell.norm) if post else nn.Identity())
             if form == "rnn":
                 # h_t = act(W x_t + b + diag(u) h_{t-1}): ONNX's RNN operator with a diagonal recurrence
-                rnn = nn.RNN(w.shape[1], w.shape[0], nonlinearity=self.activation, batch_first=True)
+                # with a layer norm the operator gets LN(W x_t) itself, through identity input weights
+                width = w.shape[0] if layer_norm else w.shape[1]
+                rnn = nn.RNN(width, w.shape[0], nonlinearity=self.activation, batch_first=True)
                 with torch.no_grad():
-                    rnn.weight_ih_l0.copy_(w)
-                    rnn.bias_ih_l0.copy_(b)
+                    rnn.weight_ih_l0.copy_(torch.eye(w.shape[0]) if layer_norm else w)
+                    rnn.bias_ih_l0.copy_(torch.zeros_like(b) if layer_norm else b)
                     rnn.weight_hh_l0.copy_(torch.diag(u))
                     rnn.bias_hh_l0.zero_()
                 rnn.requires_grad_(False)
@@ -167,21 +192,22 @@ class IndRNNLayer(nn.Module):
 
     def forward(self, x: Tensor, lengths: Tensor | None, h0: Tensor) -> tuple[Tensor, Tensor]:
         if self.pre is not None:
-            x = x * self.pre_scale + self.pre_shift
+            x = self.pre(x)
         ys, hs = [], []
         for d in range(self.directions):
             xd = x if d == 0 else reverse_within(x, lengths)
+            layer_norm = not isinstance(self.before[d], nn.Identity)
             if self.form == "rnn":
-                y, h = self.rnns[d](xd, h0[d : d + 1])
+                inp = self.before[d](F.linear(xd, self.weights[d], self.biases[d])) if layer_norm else xd
+                y, h = self.rnns[d](inp, h0[d : d + 1])
             else:
-                a = F.linear(xd, self.weights[d], self.biases[d])
+                a = self.before[d](F.linear(xd, self.weights[d], self.biases[d]))
                 if self.form == "unrolled":
                     y, h = _unrolled(a, self.us[d], h0[d], self.activation)
                 else:
                     y, h = _Recurrence.apply(a, self.us[d], h0[d], self.activation)
                 h = h.unsqueeze(0)
-            if self.post[d] is not None:
-                y = y * getattr(self, f"post_scale{d}") + getattr(self, f"post_shift{d}")
+            y = self.post[d](y)
             ys.append(y if d == 0 else reverse_within(y, lengths))
             hs.append(h)
         return (torch.cat(ys, -1) if len(ys) > 1 else ys[0]), (torch.cat(hs, 0) if len(hs) > 1 else hs[0])
@@ -256,10 +282,7 @@ class Encoder(nn.Module):
                     block.append(len(layers))
                     layers.append(IndRNNLayer(list(unit.rnn.layers[0]), indrnn_form, pre_norm=unit.norm))
                 self.residual.append(block)
-            scale, shift = _bn_affine(encoder.final_norm)
-            self.register_buffer("final_scale", scale)
-            self.register_buffer("final_shift", shift)
-            self.final = True
+            self.final = FrozenNorm(encoder.final_norm)
         elif isinstance(encoder, IndRNN):
             layers = [IndRNNLayer(list(cells), indrnn_form) for cells in encoder.layers]
         else:
@@ -294,7 +317,7 @@ class Encoder(nn.Module):
                 for i in block:
                     branch = run(i, branch)
                 x = x + branch
-            x = x * self.final_scale + self.final_shift
+            x = self.final(x)
         else:
             for i in range(self.num_layers):
                 x = run(i, x)

@@ -11,7 +11,8 @@ from .registry import register
 
 
 class DenseUnit(nn.Module):
-    """One dense layer: [BN -> IndRNN(bottleneck)] -> BN -> IndRNN(growth); its output is concatenated."""
+    """One dense layer: [BN -> IndRNN(bottleneck)] -> BN -> IndRNN(growth); its output is concatenated
+    (LN in place of BN with ``norm="layer"``)."""
 
     def __init__(self, width: int, growth: int, bottleneck: int | None, bidirectional: bool, norm: str, opts: dict):
         super().__init__()
@@ -41,8 +42,9 @@ class DenseIndRNN(RecurrentLayer):
     Huang et al. (2017), "Densely Connected Convolutional Networks".
 
     Args:
-        norm: the batch norm before each IndRNN unit: "seq", "frame" or "renorm", as for
-            ``res_indrnn`` (and ``indrnn``'s ``norm``).
+        norm: the norm before each IndRNN unit: "seq", "frame" or "renorm" (batch norm), or "layer"
+            (layer norm per step over the unit's input features, Ba, Kiros & Hinton 2016: no batch
+            statistics), as for ``res_indrnn`` (and ``indrnn``'s ``norm``).
         u_max, gamma, max_len, u_init, activation: as for ``indrnn``.
 
     Shapes: x (B, T, input_size) -> y (B, T, hidden_size * directions).

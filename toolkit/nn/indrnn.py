@@ -11,7 +11,7 @@ from .base import State
 from .bounds import AbsBounded
 from .cell_stack import Cell, CellStack
 from .kernels import check_activation, elementwise_recurrence
-from .norm import NORM_MODES, MaskedBatchNorm
+from .norm import NORM_MODES, build_norm
 from .registry import register
 
 
@@ -34,7 +34,17 @@ class IndRNNCell(Cell, AbsBounded):
 
     ``norm="frame"`` normalises W x_t per frame before the activation;
     ``norm="seq"`` normalises the output with statistics over all valid steps;
-    ``norm="renorm"`` does so with batch renormalisation (``toolkit.nn.norm.MaskedBatchNorm``).
+    ``norm="renorm"`` does so with batch renormalisation (``toolkit.nn.norm.MaskedBatchNorm``);
+    ``norm="layer"`` layer-normalises W x_t at each step over the hidden units, in the place of
+    ``frame`` (Ba, Kiros & Hinton 2016, "Layer Normalization"; ``toolkit.nn.norm.StepLayerNorm``)::
+
+        h_t = act(LN(W x_t) + u ⊙ h_{t-1}),  LN(a) = g ⊙ (a - mean(a)) / sqrt(var(a) + eps) + beta
+
+    with mean and (biased) variance over the H entries of a = W x_t of one sequence at one step, and
+    a learned gain g and bias beta (beta replaces b, as frame's shift does). The recurrence stays
+    elementwise (the fast kernels run it) and u ⊙ h_{t-1} is not normalised, so the unit's memory
+    is as without a norm; no statistics cross steps or sequences, so there are no running averages
+    and nothing differs between training and evaluation.
 
     The bound ``u_max`` is a plain attribute of the cell: every optimiser step clamps u to it
     (:mod:`toolkit.nn.bounds`), in copies too, and ``forward`` uses u clamped to it.
@@ -43,6 +53,7 @@ class IndRNNCell(Cell, AbsBounded):
     """
 
     weight_decay_exempt = ("u",)
+    PRE_RECURRENCE = ("frame", "layer")  # norms applied to W x_t, before u ⊙ h_{t-1} is added
 
     def __init__(
         self,
@@ -58,15 +69,17 @@ class IndRNNCell(Cell, AbsBounded):
         if norm is not None and norm not in NORM_MODES:
             raise ValueError(f"indrnn: norm must be None or one of {NORM_MODES}, got {norm!r}")
         self.hidden_size, self.activation, self.u_max, self.norm_mode = hidden_size, activation, float(u_max), norm
-        self.input = nn.Linear(input_size, hidden_size, bias=norm != "frame")
+        # a norm before the recurrence brings its own shift, which makes the projection's bias redundant
+        self.input = nn.Linear(input_size, hidden_size, bias=norm not in self.PRE_RECURRENCE)
         self.u = nn.Parameter(torch.empty(hidden_size))
         lo, hi = u_init if u_init is not None else (0.0, u_max)
         if not -u_max <= lo <= hi <= u_max:
             raise ValueError(f"indrnn: u_init {tuple(u_init)} must lie inside [-{u_max}, {u_max}]")
         self.u_init = (lo, hi)
-        self.norm = MaskedBatchNorm(hidden_size, norm) if norm else None
-        # per-step ("frame") statistics depend on where each step sits, so that mode keeps the
-        # stack's reversed copies; every other step here is order-free or done by the kernel
+        self.norm = build_norm(hidden_size, norm) if norm else None
+        # per-step batch ("frame") statistics depend on where each step sits, so that mode keeps the
+        # stack's reversed copies; every other step here (layer norm included: one position's own
+        # features) is order-free or done by the kernel
         self.walks_backward = norm != "frame"
         self.reset_parameters()
         self.track_bounds()
@@ -85,16 +98,17 @@ class IndRNNCell(Cell, AbsBounded):
 
     def forward(self, x: Tensor, lengths: Tensor, state: State, reverse: bool = False) -> tuple[Tensor, Tensor]:
         a = self.input(x)
-        if self.norm_mode == "frame":
+        before = self.norm_mode in self.PRE_RECURRENCE
+        if before:
             a = self.norm(a, lengths)
         u = self.u.clamp(-self.u_max, self.u_max)
         # the kernel stops each sequence at its length and returns its final state itself; a is
-        # the projection's own output (unless frame-normalised), so h may overwrite it
+        # the projection's own output (unless normalised), so h may overwrite it
         h, final = elementwise_recurrence(
             a, u, state, self.activation, lengths=lengths, reverse=reverse, return_last=True,
-            overwrite_a=self.norm_mode != "frame",
+            overwrite_a=not before,
         )
-        if self.norm is not None and self.norm_mode != "frame":
+        if self.norm is not None and not before:
             h = self.norm(h, lengths)
         return h, final
 
@@ -122,7 +136,10 @@ class IndRNN(CellStack):
         norm: None, "seq" (after the activation, statistics over all steps) or "frame"
             (before the activation, per-frame statistics; for stateful language models), or
             "renorm" (as "seq", with batch renormalisation, Ioffe 2017: training then uses the
-            running statistics evaluation uses; for length-sorted batches of short utterances).
+            running statistics evaluation uses; for length-sorted batches of short utterances), or
+            "layer" (layer norm of W x_t over the hidden units at each step, before u ⊙ h_{t-1} is
+            added: h_t = act(LN(W x_t) + u ⊙ h_{t-1}); Ba, Kiros & Hinton 2016; no batch statistics,
+            so no running averages and no train/eval mismatch; chunked runs equal one pass).
             The same option as ``res_indrnn``'s and ``dense_indrnn``'s; ``batch_norm``, its old
             name, is still accepted by ``toolkit.nn.build`` with a ``DeprecationWarning``.
 
@@ -162,7 +179,8 @@ class IndRNN(CellStack):
 
 
 class PreActIndRNN(nn.Module):
-    """Batch norm, then one IndRNN layer (both directions if asked): the unit of the deep stacks.
+    """Batch norm (or, with ``norm="layer"``, layer norm per step over the input features), then one
+    IndRNN layer (both directions if asked): the unit of the deep stacks.
 
     x (B, T, input_size) -> (B, T, hidden_size * directions). Pre-activation order as in
     "Deep Independently Recurrent Neural Network" (Li et al. 2019).
@@ -170,7 +188,7 @@ class PreActIndRNN(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, bidirectional: bool, norm: str, **indrnn_opts):
         super().__init__()
-        self.norm = MaskedBatchNorm(input_size, norm)
+        self.norm = build_norm(input_size, norm)
         self.rnn = IndRNN(input_size, hidden_size, 1, bidirectional, **indrnn_opts)
 
     @property

@@ -1,4 +1,5 @@
-"""Batch normalisation for padded sequences (padded steps never enter the statistics)."""
+"""Normalisation for padded sequences: batch norm whose statistics never see padded steps, and layer
+norm per step (no statistics across steps or sequences at all)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from torch import Tensor, nn
 
 from .base import length_mask
 
-NORM_MODES = ("seq", "frame", "renorm")
+BATCH_NORM_MODES = ("seq", "frame", "renorm")  # MaskedBatchNorm's modes
+NORM_MODES = (*BATCH_NORM_MODES, "layer")  # every value of the IndRNN layers' ``norm`` option
 
 
 class MaskedBatchNorm(nn.Module):
@@ -33,8 +35,8 @@ class MaskedBatchNorm(nn.Module):
 
     def __init__(self, num_features: int, mode: str = "seq", momentum: float = 0.1, eps: float = 1e-5):
         super().__init__()
-        if mode not in NORM_MODES:
-            raise ValueError(f"unknown batch-norm mode {mode!r}; choose one of {', '.join(NORM_MODES)}")
+        if mode not in BATCH_NORM_MODES:
+            raise ValueError(f"unknown batch-norm mode {mode!r}; choose one of {', '.join(BATCH_NORM_MODES)}")
         self.mode, self.momentum, self.eps = mode, momentum, eps
         self.weight = nn.Parameter(torch.ones(num_features))
         self.bias = nn.Parameter(torch.zeros(num_features))
@@ -86,3 +88,39 @@ class MaskedBatchNorm(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.weight.shape[0]}, mode={self.mode!r}"
+
+
+class StepLayerNorm(nn.LayerNorm):
+    """Layer normalisation (Ba, Kiros & Hinton 2016, "Layer Normalization") of ``x (B, T, H)`` at
+    each step over its H features: ``y_bt = g ⊙ (x_bt - mu_bt) / sqrt(var_bt + eps) + b`` with
+    ``mu_bt``, ``var_bt`` the mean and (biased) variance of the H values of step t of sequence b, and a
+    learned gain g and bias b (``torch.nn.LayerNorm(H)``).
+
+    Nothing is shared across steps or sequences: there are no running statistics, training and
+    evaluation compute the same function, a sequence's outputs do not depend on the rest of its batch
+    (no train/eval mismatch for length-sorted batches of short utterances), and chunked runs equal one
+    pass. ``lengths`` is accepted for the interface ``MaskedBatchNorm`` has and is not needed: a padded
+    step is normalised on its own and touches no valid one (callers zero padded outputs as before).
+    A subclass of ``nn.LayerNorm``, so the optimiser's no-decay rule exempts g and b as for every
+    torch norm layer; ``weight_decay_exempt`` says so as ``MaskedBatchNorm``'s does.
+    """
+
+    weight_decay_exempt = ("weight", "bias")
+    mode = "layer"
+
+    def __init__(self, num_features: int, eps: float = 1e-5):
+        super().__init__(num_features, eps=eps)
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """x: (B, T, H), lengths: (B,) (unused) -> (B, T, H)."""
+        return super().forward(x)
+
+
+def build_norm(num_features: int, mode: str) -> MaskedBatchNorm | StepLayerNorm:
+    """The normalisation layer of an IndRNN ``norm`` value: ``layer`` -> :class:`StepLayerNorm`,
+    ``seq`` / ``frame`` / ``renorm`` -> :class:`MaskedBatchNorm` in that mode."""
+    if mode == "layer":
+        return StepLayerNorm(num_features)
+    if mode not in BATCH_NORM_MODES:
+        raise ValueError(f"unknown norm {mode!r}; choose one of {', '.join(NORM_MODES)}")
+    return MaskedBatchNorm(num_features, mode)

@@ -6,7 +6,7 @@ from torch import Tensor, nn
 
 from .base import RecurrentLayer, State, mask_padding, shared_dropout
 from .indrnn import IndRNN, PreActIndRNN, resolve_u_max
-from .norm import MaskedBatchNorm
+from .norm import build_norm
 from .registry import register
 
 
@@ -29,8 +29,14 @@ class ResIndRNN(RecurrentLayer):
         norm: "seq" (statistics over all steps), "frame" (per-step, causal; for stateful LMs) or
             "renorm" (as "seq", with batch renormalisation, Ioffe 2017: training normalises with
             the running statistics evaluation uses, so length-sorted batches of very short
-            utterances, whose statistics differ from the corpus's, leave no train/eval mismatch).
-            The same option as ``indrnn``'s ``norm`` and ``dense_indrnn``'s.
+            utterances, whose statistics differ from the corpus's, leave no train/eval mismatch), or
+            "layer": layer norm (Ba, Kiros & Hinton 2016) in the same two places, per step over the
+            features, LN(v) = g ⊙ (v - mean(v)) / sqrt(var(v) + eps) + beta, so each block is
+            x + F(x) with F = [LN -> IndRNN+ReLU] x 2 and the stack ends in LN (pre-LN residual
+            order); no batch statistics, so no running averages, nothing differs between training
+            and evaluation, and chunked runs equal one pass also in training.
+            The same option as ``indrnn``'s ``norm`` and ``dense_indrnn``'s (in ``indrnn``, which has
+            no pre-activation slot, "frame" and "layer" normalise W x_t).
         dropout: applied, with one mask over time, to each block's residual branch.
         u_max, gamma, max_len, u_init, last_layer_u_init, activation: as for ``indrnn``.
 
@@ -68,7 +74,7 @@ class ResIndRNN(RecurrentLayer):
                     PreActIndRNN(width, hidden_size, bidirectional, norm, **(opts | (last if is_last else {})))
                 )
             self.blocks.append(nn.ModuleList(units))
-        self.final_norm = MaskedBatchNorm(width, norm)
+        self.final_norm = build_norm(width, norm)
 
     def _forward(self, x: Tensor, lengths: Tensor, state: State) -> tuple[Tensor, State]:
         if state is not None and (not isinstance(state, (list, tuple)) or len(state) != self.num_layers):
