@@ -207,3 +207,26 @@ def test_gpu_check_counts_skipped_cuda_tests_as_failure(tmp_path, monkeypatch):
 
     part = gpu_check.cuda_tests(tmp_path, quick=False, runner=run)
     assert not part.ok and "skipped" in part.reason and "0 passed, 0 failed, 14 skipped" in part.figures[0]
+
+
+def test_profile_step_quick_accounts_for_the_whole_step(tmp_path):
+    """`--case profile_step --quick`: every variant of both problems, parts that add up to the step."""
+    from toolkit.bench.profile import PARTS
+
+    out = tmp_path / "prof"
+    assert main(["bench", "--case", "profile_step", "--quick", "--out", str(out), "--no-progress"]) == 0
+    data = json.loads((out / "bench_cpu_profile_step.json").read_text())
+    assert data["meta"]["threads"] == 1
+    rows = data["rows"]
+    assert {r["problem"] for r in rows} == {"adding", "smnist"}
+    assert {r["variant"] for r in rows} >= {"python", "python+ftz"}
+    for r in rows:
+        assert r["layers"] == (2 if r["problem"] == "adding" else 6) and r["hidden"] == 128
+        parts = r["parts_median_s"]
+        assert set(parts) == set(PARTS) and all(parts[k] > 0 for k in PARTS if k != "other")
+        for sample in r["samples"]:  # per step, the parts and "other" sum to the step exactly
+            assert sum(sample[k] for k in PARTS) == pytest.approx(sample["total"])
+            assert sample["other"] >= 0
+    md = (out / "bench_cpu_profile_step.md").read_text()
+    table = [line for line in md.splitlines() if line.startswith("| ")]
+    assert len(table) == 2 + len(rows) and all(line.count("|") == table[0].count("|") for line in table)

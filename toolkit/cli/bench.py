@@ -16,6 +16,8 @@ HELP = (
 DTYPES = ("float32", "bfloat16", "float16")
 CASES = ("all", "layer", "ctc_step")
 
+CASES += ("profile_step",)  # one thread, one training step of the adding / sequential-MNIST recipes, by part
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -74,6 +76,13 @@ def run(args: argparse.Namespace) -> int:
         from toolkit.bench.gpu_check import command as gpu_check_command
 
         return gpu_check_command(args.out, quick=args.quick, fsdd=args.fsdd)
+    if args.case == "profile_step":
+        from toolkit.bench.profile import command as profile_command
+
+        if args.device == "cuda":
+            raise UserError("--case profile_step profiles the CPU step; leave out --device cuda")
+        threads = getattr(args, "threads", None) or 1
+        return profile_command(args.out, args.quick, args.warmup, args.repeats, threads, not args.no_progress)
 
     import torch
 
