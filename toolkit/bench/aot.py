@@ -190,7 +190,7 @@ def _launch_args(cfg: KernelConfig) -> tuple[Callable, list, dict]:
     from toolkit.nn.kernels import triton_kernel as tk
 
     store = getattr(torch, cfg.dtype)
-    f32 = torch.float32
+    f32 = torch.float32  # u and h0 (and the u/h0 gradients) stay float32 under autocast
 
     def t(dtype):
         return torch.empty(8, dtype=dtype)
@@ -199,10 +199,10 @@ def _launch_args(cfg: KernelConfig) -> tuple[Callable, list, dict]:
     lens = t(torch.int32) if cfg.has_len else None
     common = dict(ACT=tk.ACT_CODES[cfg.activation], REVERSE=cfg.reverse, HAS_LEN=cfg.has_len)
     if cfg.kernel == "fwd":
-        a, u, h0, h, last = t(store), t(f32), t(f32 if cfg.dtype != "float32" else store), t(store), t(store)
+        a, u, h0, h, last = t(store), t(f32), t(f32), t(store), t(store)
         args = [a, u, h0, lens if lens is not None else h, h, last, steps, hidden, steps * hidden, hidden, hidden]
         return tk._recurrence_fwd, args, dict(**common, BLOCK=cfg.block, CHUNK=tk.CHUNK)
-    h, u, h0 = t(store), t(f32), t(f32 if cfg.dtype != "float32" else store)
+    h, u, h0 = t(store), t(f32), t(f32)
     gy = t(store) if cfg.has_gy else h
     gl = t(store) if cfg.has_glast else h0
     ga, gh0, gu = t(store), t(f32), t(f32)
