@@ -108,3 +108,23 @@ def test_16_bit_takes_the_pytorch_loop():
     assert cpp_kernel.compiled_loops(torch.zeros(1, 1, 1, dtype=torch.bfloat16)) is None
     with cpp_kernel.use_compiled(False):
         assert cpp_kernel.compiled_loops(torch.zeros(1, 1, 1)) is None
+
+
+def test_no_compiler_falls_back_in_a_fresh_process(tmp_path):
+    """With no usable C++ compiler (and nothing cached) the build fails quietly and layers still train."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import torch; from toolkit import nn as rnn; from toolkit.nn.kernels import cpp_kernel\n"
+        "layer = rnn.build('indrnn', input_size=3, hidden_size=8, num_layers=1)\n"
+        "y, _ = layer(torch.randn(2, 5, 3)); y.sum().backward()\n"
+        "print(cpp_kernel.cpp_available(), cpp_kernel.unavailable_reason is not None)\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # this checkout, not an installed copy
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "TORCH_EXTENSIONS_DIR": str(tmp_path), "CXX": "/bin/false", "PYTHONPATH": path}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "False True"

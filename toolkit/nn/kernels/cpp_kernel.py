@@ -247,7 +247,7 @@ def _module():
         logger.setLevel(level)
     build_dir = getattr(cpp_extension, "_get_build_directory", None)
     if build_dir is not None and not os.path.exists(os.path.join(build_dir(EXTENSION, False), f"{EXTENSION}.so")):
-        print("recur: building the compiled CPU recurrence (once, about a minute)", file=sys.stderr, flush=True)
+        _say("recur: building the compiled CPU recurrence (once, about a minute)")
     return cpp_extension.load_inline(
         name=EXTENSION,
         cpp_sources=_SOURCE,
@@ -265,10 +265,22 @@ def cpp_available() -> bool:
     try:
         _module()
     except Exception as err:  # no compiler, no ninja, a failed build: the PyTorch loop serves
-        print(f"recur: compiled CPU recurrence unavailable ({type(err).__name__}: {err}); using the PyTorch loop",
-              file=sys.stderr)  # fmt: skip
+        global unavailable_reason
+        unavailable_reason = f"{type(err).__name__}: {(str(err).splitlines() or [''])[0]}"
+        _say(f"recur: compiled CPU recurrence unavailable ({unavailable_reason}); using the PyTorch loop")
         return False
     return True
+
+
+unavailable_reason: str | None = None  # why cpp_available() said False after trying
+
+
+def _say(message: str) -> None:
+    """A one-time note for a person at a terminal (logged otherwise, so no command's output changes)."""
+    if sys.stderr.isatty():
+        print(message, file=sys.stderr, flush=True)
+    else:
+        logging.getLogger(__name__).info(message)
 
 
 _enabled = True
