@@ -1,7 +1,7 @@
 # The two commands a newcomer needs: `make demo` and `make test` (both install first).
 PYTHON ?= python3
 
-.PHONY: install demo test lint
+.PHONY: install demo test lint gpu-check
 
 install:
 	$(PYTHON) -m pip install -q -e '.[dev]'
@@ -16,3 +16,8 @@ lint:
 
 test: install lint
 	$(PYTHON) -m pytest
+
+# on a GPU machine: the CUDA tests, `recur bench --device cuda` (layer, ctc_step) and a 2-minute FSDD
+# training run, then one pass/fail summary (bench/gpu_check.md); see docs/GPU.md
+gpu-check: install
+	recur bench --gpu-check --out bench

@@ -16,6 +16,8 @@ HELP = (
 DTYPES = ("float32", "bfloat16", "float16")
 CASES = ("all", "layer", "ctc_step", "streams", "deploy")
 
+CASES += ("profile_step",)  # one thread, one training step of the adding / sequential-MNIST recipes, by part
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -49,9 +51,44 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--budget", type=float, default=60.0, help="seconds of timing per case after which 3 runs suffice (default 60)"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--aot",
+        metavar="TARGETS",
+        help="no timing: compile every Triton kernel configuration the layers can launch for these CUDA targets "
+        "(e.g. sm_80,sm_90) with Triton's ptxas, no GPU needed; prints registers, spills and shared memory per "
+        "configuration, writes bench_aot.json/.md; exits 1 if any fails (with --quick: a representative four)",
+    )
+    parser.add_argument("--jobs", type=int, default=None, help="--aot: compiler processes (default: CPUs, at most 8)")
+    parser.add_argument(
+        "--gpu-check",
+        action="store_true",
+        help="on a GPU machine: the CUDA tests, the layer and ctc_step benchmarks on cuda and a 2-minute FSDD "
+        "training run, then one pass/fail summary (gpu_check.md in --out); see docs/GPU.md",
+    )
+    parser.add_argument(
+        "--fsdd", default=None, help="--gpu-check: the FSDD recordings (default: ../shared/data/fsdd, as the recipe)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.aot is not None and args.gpu_check:
+        raise UserError("--aot and --gpu-check are separate runs; give one")
+    if args.aot is not None:
+        from toolkit.bench.aot import command as aot_command
+
+        return aot_command(args.aot, args.out, quick=args.quick, jobs=args.jobs, progress=not args.no_progress)
+    if args.gpu_check:
+        from toolkit.bench.gpu_check import command as gpu_check_command
+
+        return gpu_check_command(args.out, quick=args.quick, fsdd=args.fsdd)
+    if args.case == "profile_step":
+        from toolkit.bench.profile import command as profile_command
+
+        if args.device == "cuda":
+            raise UserError("--case profile_step profiles the CPU step; leave out --device cuda")
+        threads = getattr(args, "threads", None) or 1
+        return profile_command(args.out, args.quick, args.warmup, args.repeats, threads, not args.no_progress)
+
     import torch
 
     from toolkit.bench import (

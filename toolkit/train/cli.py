@@ -24,6 +24,7 @@ from argparse import ArgumentError
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger
@@ -217,6 +218,9 @@ def fit(args: Sequence[str] | None = None) -> dict | None:
     exp_dir = Path(config.exp_dir)
     ckpt = _resume_path(exp_dir, config.ckpt_path)
     _check_optimizer(cli.model)
+    # gradients walked back over long sequences underflow into denormal floats, which the CPU computes
+    # on slowly (a 5x slower adding-problem step at T = 1000: docs/benchmarks.md); zero them instead
+    torch.set_flush_denormal(True)
     os.makedirs(exp_dir, exist_ok=True)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt)
     if config.test and _has_test(cli.datamodule):

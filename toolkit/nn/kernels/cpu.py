@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
+from .cpp_kernel import compiled_loops
 from .reference import ACTIVATIONS, check_activation
 
 
@@ -128,6 +129,13 @@ class _Recurrence(torch.autograd.Function):
             out = a
         else:
             out = torch.empty_like(a, memory_format=torch.contiguous_format)
+        ctx.loops = compiled_loops(a)  # the C++ loops of cpp_kernel.py (float32/float64, once built)
+        if ctx.loops is not None:
+            last = ctx.loops.forward(a, u, h0, lengths, activation, out)
+            ctx.activation, ctx.shape = activation, shape
+            result = storage if inplace else out
+            ctx.save_for_backward(result, u, h0, lengths)
+            return result, last
         # 16-bit storage: the state lives in a float32 buffer, each step is rounded into `out`
         state = torch.empty(batch, hidden, dtype=cd, device=dev) if low else None
         pre = torch.empty(batch, hidden, dtype=cd, device=dev) if activation == "tanh" else None
@@ -153,6 +161,9 @@ class _Recurrence(torch.autograd.Function):
         out, u, h0, lengths = ctx.saved_tensors
         storage_shape, out = out.shape, out.view(ctx.shape)
         g_out = None if g_out is None else g_out.reshape(ctx.shape)
+        if ctx.loops is not None:
+            grad_a, grad_u, grad_h0 = ctx.loops.backward(g_out, g_last, out, u, h0, lengths, ctx.activation)
+            return grad_a.view(storage_shape), grad_u.to(u.dtype), grad_h0.to(h0.dtype), None, None, None, None
         activation, n_min, n_max = ctx.activation, ctx.n_min, ctx.n_max
         batch, steps, hidden = out.shape
         dev, cd = out.device, compute_dtype(out.dtype)
