@@ -141,6 +141,8 @@ def test_wrong_or_broken_checkpoints_are_one_line_errors(trained, tmp_path, caps
         (["decode", "--model", str(text_ckpt), str(root / "test0.wav")], "not a readable checkpoint"),
         (["decode", "--model", str(truncated), str(root / "test0.wav")], "not a readable checkpoint"),
         (["decode", "--model", str(exp), str(root / "test0.wav"), "--beam", "-1"], "--beam must be"),
+        *([(["decode", "--model", str(exp), str(root / "test0.wav"), "--device", "cuda"], "no CUDA GPU is visible")]
+          if not torch.cuda.is_available() else []),
         (["decode", "--model", str(exp), str(root / "test0.wav"), "--beam", "2", "--lm", str(root / "lm.txt")],
          "not an ARPA language model"),
         (["decode", "--model", str(exp), str(root / "test0.wav"), "--beam", "2", "--lm", str(tmp_path / "no.arpa")],

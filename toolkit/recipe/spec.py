@@ -208,7 +208,10 @@ def _read(path: Path) -> dict:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
-        raise UserError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
+        mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise UserError(f"{where}: not valid YAML: {problem}") from None
     if not isinstance(raw, dict):
         raise UserError(f"{path}: expected a mapping with keys {sorted(_RECIPE_KEYS - {'extends'})}")
     unknown = set(raw) - _RECIPE_KEYS
