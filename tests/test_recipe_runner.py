@@ -240,7 +240,7 @@ def test_failure_is_one_line_with_cause_and_log(tmp_path, capsys):
         ("name: x\nstages: [{name: a, run: echo, per_model: true}]", "lists no models"),
         ("name: x\nstages: [{name: a, run: 'echo {model}'}]", "not per_model"),
         ("stages: []", "missing required key 'name'"),
-        ("name: [unclosed", r"recipe.yaml:2:1: not valid YAML: expected"),  # the line and column named
+        ("name: [unclosed", r"recipe.yaml:1:16: not valid YAML: expected"),  # the line and column named
         ("name: x\nmodels: [a, b]\nvars: {w: {a: 1}}\nstages: []", "no value for model"),
         ("name: x\nmodels: [a]\nvars: {w: {c: 1, default: 2}}\nstages: []", "not among the models"),
     ],
