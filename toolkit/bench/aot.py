@@ -34,6 +34,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from toolkit.errors import ConfigError
+
 ACTIVATIONS = ("identity", "relu", "tanh")
 DTYPES = ("float32", "bfloat16", "float16")
 # backward: (has the output gradient, has the final-state gradient); never neither (no backward then)
@@ -96,14 +98,14 @@ def parse_targets(text: str) -> list[int]:
     for item in (t.strip() for t in text.split(",")):
         m = re.fullmatch(r"(?:sm_?)?(\d{2,3})a?", item.lower())
         if not m:
-            raise ValueError(f"--aot: {item!r} is not a CUDA target; write sm_80,sm_90 (compute capability x10)")
+            raise ConfigError(f"--aot: {item!r} is not a CUDA target; write sm_80,sm_90 (compute capability x10)")
         arch = int(m.group(1))
         if arch < 75:
-            raise ValueError(f"--aot: sm_{arch} is older than Triton supports (sm_75 and newer)")
+            raise ConfigError(f"--aot: sm_{arch} is older than Triton supports (sm_75 and newer)")
         if arch not in archs:
             archs.append(arch)
     if not archs:
-        raise ValueError("--aot: no target given; write e.g. sm_80,sm_90")
+        raise ConfigError("--aot: no target given; write e.g. sm_80,sm_90")
     return archs
 
 

@@ -1,8 +1,8 @@
 """``recur bench --case profile_step``: where one CPU training step of the IndRNN paper's long-sequence tasks
 goes, on one thread: the recurrence (forward and backward) against the input projections and the rest.
 
-The two problems are built from their recipes (``model.init_args`` of ``recipes/adding/T1000_indrnn.yaml``
-and ``recipes/seq_mnist/smnist_indrnn.yaml``): the adding problem at T = 1000, B = 50, two IndRNN layers of
+The two problems are built from their recipes (``model.init_args`` of ``recipes/adding/{base,indrnn}.yaml``
+with max_len 1000, and of ``recipes/seq_mnist/{base,indrnn}.yaml``): the adding problem at T = 1000, B = 50, two IndRNN layers of
 128; sequential MNIST at T = 784, B = 50, six layers of 128 with batch normalisation and dropout. The step
 is what training does (the SeqTask's forward, its loss, backward, the optimiser step and zero_grad), on one
 fixed batch (adding-problem sequences from its generator; random pixels for MNIST: the arithmetic does not
@@ -31,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from toolkit.errors import ConfigError, UserError
+
 PARTS = ("recurrence_fwd", "recurrence_bwd", "projection_fwd", "projection_bwd", "optimizer", "other")
 
 
@@ -39,14 +41,15 @@ class Problem:
     """One task to profile: its recipe (for the model) and the batch shape."""
 
     name: str
-    recipe: str  # relative to the checkout's root
+    configs: tuple[str, ...]  # the recipe's configs, relative to the checkout's root, later ones on top
     steps: int
     batch: int
+    encoder_opts: tuple[tuple[str, object], ...] = ()  # what the recipe sets on the command line
 
 
 PROBLEMS = (
-    Problem("adding", "recipes/adding/T1000_indrnn.yaml", 1000, 50),
-    Problem("smnist", "recipes/seq_mnist/smnist_indrnn.yaml", 784, 50),
+    Problem("adding", ("recipes/adding/base.yaml", "recipes/adding/indrnn.yaml"), 1000, 50, (("max_len", 1000),)),
+    Problem("smnist", ("recipes/seq_mnist/base.yaml", "recipes/seq_mnist/indrnn.yaml"), 784, 50),
 )
 
 
@@ -55,14 +58,23 @@ def repo_root() -> Path:
 
 
 def model_args(problem: Problem) -> dict:
-    """``model.init_args`` of the problem's recipe."""
+    """``model.init_args`` of the problem's recipe: its configs merged as ``recur fit`` merges them."""
     import yaml
 
-    path = repo_root() / problem.recipe
-    if not path.is_file():
-        raise FileNotFoundError(f"profile_step: {path} not found (run from a source checkout)")
-    with open(path, encoding="utf-8") as f:
-        return dict(yaml.safe_load(f)["model"]["init_args"])
+    args: dict = {}
+    for name in problem.configs:
+        path = repo_root() / name
+        if not path.is_file():
+            raise UserError(f"profile_step: {path} not found (run from a source checkout)")
+        with open(path, encoding="utf-8") as f:
+            layer = (yaml.safe_load(f).get("model") or {}).get("init_args") or {}
+        opts = {**(args.get("encoder_opts") or {}), **(layer.get("encoder_opts") or {})}
+        args.update(layer)
+        if opts:
+            args["encoder_opts"] = opts
+    if problem.encoder_opts:
+        args["encoder_opts"] = {**(args.get("encoder_opts") or {}), **dict(problem.encoder_opts)}
+    return args
 
 
 def build(problem: Problem, seed: int = 0):
@@ -213,7 +225,7 @@ def parse_variant(variant: str) -> tuple[str, bool]:
     zero for the whole step."""
     loop, _, flag = variant.partition("+")
     if loop not in LOOPS or flag not in ("", "ftz"):
-        raise ValueError(f"profile_step: unknown variant {variant!r}; write python, compiled, python+ftz, ...")
+        raise ConfigError(f"profile_step: unknown variant {variant!r}; write python, compiled, python+ftz, ...")
     return loop, flag == "ftz"
 
 
@@ -399,7 +411,7 @@ def command(out: str | os.PathLike, quick: bool, warmup: int, repeats: int, num_
         warmup, repeats = 1, 2
 
         def override(p: Problem) -> Problem:
-            return Problem(p.name, p.recipe, 24, 4)
+            return Problem(p.name, p.configs, 24, 4, p.encoder_opts)
 
     result = profile(PROBLEMS, variants, warmup, repeats, num_threads, progress, override)
     json_path, md_path = write(result, out)
