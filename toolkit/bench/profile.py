@@ -4,9 +4,9 @@ goes, on one thread: the recurrence (forward and backward) against the input pro
 The two problems are built from their recipes (``model.init_args`` of ``recipes/adding/{base,indrnn}.yaml``
 with max_len 1000, and of ``recipes/seq_mnist/{base,indrnn}.yaml``): the adding problem at T = 1000, B = 50,
 two IndRNN layers of 128; sequential MNIST at T = 784, B = 50, six layers of 128 with batch normalisation and
-dropout. The step is what training does (the SeqTask's forward, its loss, backward, the optimiser step and zero_grad), on one
-fixed batch (adding-problem sequences from its generator; random pixels for MNIST: the arithmetic does not
-depend on the values).
+dropout. The step is what training does (the SeqTask's forward, its loss, backward, the optimiser step and
+zero_grad), on one fixed batch (adding-problem sequences from its generator; random pixels for MNIST: the
+arithmetic does not depend on the values).
 
 Each part is timed inside the step, on the one CPU thread that runs it all (so the parts never overlap):
 the recurrence's forward by wrapping ``elementwise_recurrence`` and its backward by hooks on its autograd
