@@ -68,6 +68,7 @@ def test_source_commit_is_the_checkouts():
 
     from toolkit.train.hardware import source_commit
 
+    source_commit.cache_clear()  # HEAD may have moved since another test asked (a commit during the run)
     root = Path(__file__).resolve().parents[1]
     if not (root / ".git").exists():
         assert source_commit() == "unknown"

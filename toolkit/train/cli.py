@@ -218,14 +218,18 @@ def fit(args: Sequence[str] | None = None) -> dict | None:
     exp_dir = Path(config.exp_dir)
     ckpt = _resume_path(exp_dir, config.ckpt_path)
     _check_optimizer(cli.model)
-    # gradients walked back over long sequences underflow into denormal floats, which the CPU computes
-    # on slowly (a 5x slower adding-problem step at T = 1000: docs/benchmarks.md); zero them instead
-    torch.set_flush_denormal(True)
     os.makedirs(exp_dir, exist_ok=True)
-    cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt)
-    if config.test and _has_test(cli.datamodule):
-        best = cli.trainer.checkpoint_callback.best_model_path if cli.trainer.checkpoint_callback else ""
-        cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=best or None)
+    # gradients walked back over long sequences underflow into denormal floats, which the CPU computes
+    # on slowly (a 5x slower adding-problem step at T = 1000: docs/benchmarks.md); zero them while training,
+    # and give the process back its default afterwards (fit is also called from Python)
+    torch.set_flush_denormal(True)
+    try:
+        cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt)
+        if config.test and _has_test(cli.datamodule):
+            best = cli.trainer.checkpoint_callback.best_model_path if cli.trainer.checkpoint_callback else ""
+            cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=best or None)
+    finally:
+        torch.set_flush_denormal(False)
     callback = next(c for c in cli.trainer.callbacks if isinstance(c, MetricsFile))
     return callback.summary(cli.trainer, cli.model)
 
