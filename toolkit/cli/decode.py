@@ -44,24 +44,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="write 'id<TAB>transcript' lines here instead of stdout")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--batch-seconds", type=float, default=60.0, help="audio per forward pass (default 60)")
-    parser.add_argument("--beam", type=int, default=0, help="beam size; 0 = greedy (default)")
-    parser.add_argument(
-        "--lm",
-        help="language model for beam search: a KenLM file (.arpa/.bin), or a recur LM (experiment folder or .ckpt)",
-    )
-    parser.add_argument("--lexicon", help="lexicon for --lm (default: the LM's words, spelled in the model's tokens)")
-    parser.add_argument("--lm-weight", type=float, default=0.5, help="LM weight in beam search (default 0.5)")
-    parser.add_argument(
-        "--beam-tokens", type=int, default=8, help="tokens considered per frame in beam search (default 8)"
-    )
-    parser.add_argument("--word-score", type=float, default=0.0, help="word insertion score (default 0)")
-    parser.add_argument(
-        "--blank-penalty",
-        type=float,
-        default=0.0,
-        help="lower the blank's log-probability by this much on every frame before decoding (greedy or beam); "
-        "a model too sure of the blank deletes tokens (default 0)",
-    )
+    add_search_options(parser)
     parser.add_argument(
         "--rescore-lm",
         help="a recur LM (experiment folder or .ckpt) that re-ranks the beam search's n-best list: "
@@ -83,6 +66,28 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="name of the decoded set; with references, scores go to <model>/decode/<set>/ and "
         "the figures into the experiment's metrics.json (without --set: scored into "
         "<model>/decode/adhoc/, not recorded)",
+    )
+
+
+def add_search_options(parser: argparse.ArgumentParser) -> None:
+    """The first-pass search options, the same for ``recur decode`` and ``recur stream`` (DecodeOptions)."""
+    parser.add_argument("--beam", type=int, default=0, help="beam size; 0 = greedy (default)")
+    parser.add_argument(
+        "--lm",
+        help="language model for beam search: a KenLM file (.arpa/.bin), or a recur LM (experiment folder or .ckpt)",
+    )
+    parser.add_argument("--lexicon", help="lexicon for --lm (default: the LM's words, spelled in the model's tokens)")
+    parser.add_argument("--lm-weight", type=float, default=0.5, help="LM weight in beam search (default 0.5)")
+    parser.add_argument(
+        "--beam-tokens", type=int, default=8, help="tokens considered per frame in beam search (default 8)"
+    )
+    parser.add_argument("--word-score", type=float, default=0.0, help="word insertion score (default 0)")
+    parser.add_argument(
+        "--blank-penalty",
+        type=float,
+        default=0.0,
+        help="lower the blank's log-probability by this much on every frame before decoding (greedy or beam); "
+        "a model too sure of the blank deletes tokens (default 0)",
     )
 
 

@@ -18,6 +18,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from toolkit.cli.decode import add_search_options
+
 COMMAND = "stream"
 HELP = (
     "recognise audio chunk by chunk as it arrives (files, folders, manifests, or raw 16-bit PCM on stdin "
@@ -47,23 +49,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="inputs recognised at once, their chunks batched through the encoder each round (default 1)",
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    parser.add_argument("--beam", type=int, default=0, help="beam size; 0 = greedy (default)")
-    parser.add_argument(
-        "--lm",
-        help="language model for beam search: a KenLM file (.arpa/.bin), or a recur LM (experiment folder or .ckpt)",
-    )
-    parser.add_argument("--lexicon", help="lexicon for --lm (default: the LM's words, spelled in the model's tokens)")
-    parser.add_argument("--lm-weight", type=float, default=0.5, help="LM weight in beam search (default 0.5)")
-    parser.add_argument(
-        "--beam-tokens", type=int, default=8, help="tokens considered per frame in beam search (default 8)"
-    )
-    parser.add_argument("--word-score", type=float, default=0.0, help="word insertion score (default 0)")
-    parser.add_argument(
-        "--blank-penalty",
-        type=float,
-        default=0.0,
-        help="lower the blank's log-probability by this much on every frame before decoding (default 0)",
-    )
+    add_search_options(parser)
     parser.add_argument(
         "--beam-history",
         type=int,
