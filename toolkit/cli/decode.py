@@ -154,23 +154,30 @@ def run(args: argparse.Namespace) -> int:
         f"{result.elapsed_s:.1f} s, real-time factor {result.rtf:.3f}",
         file=sys.stderr,
     )
+    score_result("decode", model, result, args, options, exp_dir)
+    return 0 if len(result) or not (len(result) + len(result.skipped)) else 1
+
+
+def score_result(command: str, model, result, args: argparse.Namespace, options, exp_dir: Path | None) -> str | None:
+    """Score ``result`` where it has references and print the WER line (``recur decode`` and ``recur stream``);
+    returns the scoring tag, None when nothing was scored. With --set and an experiment folder the figures go
+    into its metrics.json; an ad-hoc decode (no --set) is scored under decode/adhoc/, so it never replaces the
+    files of a recorded set of the same name (the results table is made from metrics.json)."""
     if args.set_name and not result.refs:
         print(
-            f"recur decode: warning: --set {args.set_name}: nothing decoded has a reference, so nothing is scored "
-            "(give a manifest, .txt files beside the audio, or --ref FILE)",
+            f"recur {command}: warning: --set {args.set_name}: nothing decoded has a reference, so nothing is "
+            "scored (give a manifest, .txt files beside the audio, or --ref FILE)",
             file=sys.stderr,
         )
-    if result.refs:
-        # an ad-hoc decode (no --set) is scored and its files written, but the experiment's
-        # metrics.json, which its results table is made from, only takes named sets; its files go
-        # under decode/adhoc/ so that they never replace those of a recorded set of the same name
-        if exp_dir is not None and args.set_name:
-            tag, out_dir, figures = model.record(result, args.set_name, options, exp_dir)
-        else:
-            manifests = [Path(i).stem for i in args.inputs if str(i).endswith(".jsonl")]
-            tag = (args.set_name or (manifests[0] if len(manifests) == 1 else "set")) + options.tag
-            base = exp_dir / "decode" if exp_dir else Path(args.out or "./x").parent / "decode"
-            out_dir = (base if args.set_name else base / "adhoc") / tag
-            figures = result.write_scoring(out_dir, name=tag)
-        print(f"recur decode: {tag}: WER {100 * figures['wer']:.2f}%  CER {100 * figures['cer']:.2f}%  ({out_dir})")
-    return 0 if len(result) or not (len(result) + len(result.skipped)) else 1
+    if not result.refs:
+        return None
+    if exp_dir is not None and args.set_name:
+        tag, out_dir, figures = model.record(result, args.set_name, options, exp_dir)
+    else:
+        manifests = [Path(i).stem for i in args.inputs if str(i).endswith(".jsonl")]
+        tag = (args.set_name or (manifests[0] if len(manifests) == 1 else "set")) + options.tag
+        base = exp_dir / "decode" if exp_dir else Path(args.out or "./x").parent / "decode"
+        out_dir = (base if args.set_name else base / "adhoc") / tag
+        figures = result.write_scoring(out_dir, name=tag)
+    print(f"recur {command}: {tag}: WER {100 * figures['wer']:.2f}%  CER {100 * figures['cer']:.2f}%  ({out_dir})")
+    return tag

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from toolkit.cli.decode import add_search_options
+from toolkit.cli.decode import add_search_options, score_result
 
 COMMAND = "stream"
 HELP = (
@@ -303,31 +303,17 @@ def run(args: argparse.Namespace) -> int:
     refs = {src.id: references.get(src.id, src.ref) for src in sources}
     out.refs = {uid: norm(ref) for uid, ref in refs.items() if ref is not None}
     exp_dir = Path(args.exp_dir) if args.exp_dir else (Path(args.model) if Path(args.model).is_dir() else None)
-    if args.set_name and not out.refs:
-        print(
-            f"recur stream: warning: --set {args.set_name}: nothing decoded has a reference, so nothing is scored "
-            "(give a manifest, .txt files beside the audio, or --ref FILE)",
-            file=sys.stderr,
-        )
     if out.refs:
         counts, _ = score(out.refs, {r.id: r.text for r in results})
         out.wer, out.cer = counts.wer, counts.cer
-        if exp_dir is not None and args.set_name:
-            tag, out_dir, figures = model.record(out, args.set_name, options, exp_dir)
-            if round_s:
-                update_final(exp_dir, {
-                    f"{tag}/chunk_ms": 1000 * chunk_s,
-                    f"{tag}/chunk_compute_median_ms": 1000 * statistics.median(round_s),
-                    f"{tag}/chunk_compute_p95_ms": 1000 * percentile(round_s, 95),
-                    f"{tag}/latency_median_ms": 1000 * statistics.median(latency_s or [0]),
-                })  # fmt: skip
-        else:
-            manifests = [Path(i).stem for i in args.inputs if str(i).endswith(".jsonl")]
-            tag = (args.set_name or (manifests[0] if len(manifests) == 1 else "set")) + options.tag
-            base = exp_dir / "decode" if exp_dir else Path(args.out or "./x").parent / "decode"
-            out_dir = (base if args.set_name else base / "adhoc") / tag
-            figures = out.write_scoring(out_dir, name=tag)
-        print(f"recur stream: {tag}: WER {100 * figures['wer']:.2f}%  CER {100 * figures['cer']:.2f}%  ({out_dir})")
+    tag = score_result("stream", model, out, args, options, exp_dir)
+    if tag and exp_dir is not None and args.set_name and round_s:
+        update_final(exp_dir, {
+            f"{tag}/chunk_ms": 1000 * chunk_s,
+            f"{tag}/chunk_compute_median_ms": 1000 * statistics.median(round_s),
+            f"{tag}/chunk_compute_p95_ms": 1000 * percentile(round_s, 95),
+            f"{tag}/latency_median_ms": 1000 * statistics.median(latency_s or [0]),
+        })  # fmt: skip
     return 0 if results or not sources or not skipped else 1
 
 
