@@ -436,6 +436,14 @@ def test_indrnn_initialisation_options():
         rnn.build("indrnn", 3, 4, u_max=0.5, u_init=(0.0, 0.9))
     with pytest.raises(ValueError, match="either u_max"):
         rnn.build("indrnn", 3, 4, u_max=0.5, gamma=2.0, max_len=5)
+    # input weights: He by default (std sqrt(2 / fan_in) for relu), or N(0, input_std^2) in every layer
+    he = rnn.build("indrnn", 400, 500, 2).layers[0][0].input.weight
+    assert abs(he.std().item() - (2.0 / 400) ** 0.5) < 0.005
+    small = rnn.build("indrnn", 400, 500, 2, input_std=0.001)
+    for cell in (small.layers[0][0], small.layers[1][0]):
+        assert abs(cell.input.weight.std().item() - 0.001) < 0.0001
+    with pytest.raises(ValueError, match="input_std"):
+        rnn.build("indrnn", 3, 4, input_std=0.0)
 
 
 @pytest.mark.parametrize("scale", [1.0, 0.01])

@@ -63,9 +63,13 @@ class IndRNNCell(Cell, AbsBounded):
         u_max: float = 1.0,
         u_init: tuple[float, float] | None = None,
         norm: str | None = None,
+        input_std: float | None = None,
     ):
         super().__init__()
         check_activation(activation)
+        if input_std is not None and input_std <= 0:
+            raise ValueError(f"indrnn: input_std must be positive, got {input_std}")
+        self.input_std = input_std
         if norm is not None and norm not in NORM_MODES:
             raise ValueError(f"indrnn: norm must be None or one of {NORM_MODES}, got {norm!r}")
         self.hidden_size, self.activation, self.u_max, self.norm_mode = hidden_size, activation, float(u_max), norm
@@ -91,7 +95,8 @@ class IndRNNCell(Cell, AbsBounded):
         fan_in = self.input.in_features
         # relu units: He initialisation keeps activations at scale through deep stacks
         gain = math.sqrt(2.0) if self.activation == "relu" else 1.0
-        nn.init.normal_(self.input.weight, 0.0, gain / math.sqrt(fan_in))
+        std = self.input_std if self.input_std is not None else gain / math.sqrt(fan_in)
+        nn.init.normal_(self.input.weight, 0.0, std)
         if self.input.bias is not None:
             nn.init.zeros_(self.input.bias)
         nn.init.uniform_(self.u, *self.u_init)
@@ -131,7 +136,11 @@ class IndRNN(CellStack):
             gamma^(1/max_len).
         u_init: (lo, hi) of the uniform initialisation of u; default U(0, u_max).
         last_layer_u_init: (lo, hi) for the last layer only, e.g. the paper's classifier setting
-            (eps^(1/T), gamma^(1/T)).
+            (eps^(1/T), gamma^(1/T)), or the official adding-problem code's (gamma^(-1/T), gamma^(1/T)):
+            every unit of the last layer starts as an integrator, which is what carries a value
+            across T = 1000 steps.
+        input_std: W ~ N(0, input_std^2) (the official adding-problem code: 0.001); default He
+            initialisation, N(0, 2 / fan_in) for relu.
         activation: "relu" (paper) or "tanh".
         norm: None, "seq" (after the activation, statistics over all steps) or "frame"
             (before the activation, per-frame statistics; for stateful language models), or
@@ -160,6 +169,7 @@ class IndRNN(CellStack):
         u_init: tuple[float, float] | None = None,
         last_layer_u_init: tuple[float, float] | None = None,
         norm: str | None = None,
+        input_std: float | None = None,
     ):
         super().__init__(input_size, hidden_size, num_layers, bidirectional, dropout)
         self.u_max = resolve_u_max(u_max, gamma, max_len)
@@ -173,6 +183,7 @@ class IndRNN(CellStack):
                 u_max=self.u_max,
                 u_init=last_layer_u_init if last else u_init,
                 norm=norm,
+                input_std=input_std,
             )
 
         self.build_cells(make)
