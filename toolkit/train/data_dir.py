@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from toolkit.errors import ConfigError, UserError
 OPTION = "--data_dir"
 SPLITS = ("train", "dev", "valid", "test")  # data init args that name a file in DIR/data
 REQUIRED_SPLITS = ("train",)  # nothing trains without it; dev/valid/test are filled when present
+CONFIG_FILES = {".yaml", ".yml", ".json"}
 PREP_HINT = "recur prep folder --src AUDIO_DIR --out {dir}/data --dev-fraction 0.1 --test-fraction 0.1"
 
 
@@ -91,7 +93,8 @@ def _section(config: dict, section: str) -> dict:
 def _class_path(args: Sequence[str], configs: list[dict], section: str) -> str | None:
     """The class a section names: the command line's ``--model(.class_path) X`` or the last config's."""
     found, value = _cli_value(args, (f"{section}.class_path", section))
-    if found and value and not value.startswith(("{", "--")):
+    # --model may also name a config file of the section or give it inline: then the class is in there
+    if found and value and re.fullmatch(r"[A-Za-z_][\w.]*", value) and Path(value).suffix not in CONFIG_FILES:
         return value
     for config in reversed(configs):
         value = _section(config, section).get("class_path")
