@@ -22,7 +22,8 @@ def test_stats_takes_the_manifests_rate_and_matching_mel_bins(tmp_path, capsys):
     write_manifest(tmp_path / "train.jsonl", entries)
     assert main(["stats", str(tmp_path / "train.jsonl"), "--out", str(tmp_path / "cmvn.json")]) == 0
     assert "8000 Hz, 40 mel bins" in capsys.readouterr().out
-    assert json.loads((tmp_path / "cmvn.json").read_text())["dim"] == 40
+    stats = json.loads((tmp_path / "cmvn.json").read_text())
+    assert stats["dim"] == stats["num_mel_bins"] == 40 and stats["sampling_rate"] == 8000  # for fit --data_dir
     assert main(["stats", str(tmp_path / "train.jsonl"), "--out", str(tmp_path / "c16.json"),
                  "--sampling-rate", "16000"]) == 0  # fmt: skip
     assert json.loads((tmp_path / "c16.json").read_text())["dim"] == 80

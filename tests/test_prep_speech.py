@@ -77,6 +77,43 @@ def test_folder_from_tsv(tmp_path):
     assert res.counts == {"all": 1} and res.skipped == {"empty transcript": 1, "missing file": 1}
 
 
+def test_folder_split_by_id_hash_is_stable_and_never_empty(tmp_path, capsys):
+    """--dev-fraction/--test-fraction: each id's set follows its hash alone (adding files moves no one),
+    and a folder too small for the hash to fill a held-out set still gets one utterance there."""
+    from toolkit.cli.main import main
+
+    src = tmp_path / "audio"
+    for i in range(20):
+        tone(src / f"u{i:02d}.wav", 0.2, seed=i)
+        (src / f"u{i:02d}.txt").write_text(f"word {i}\n")
+    res = folder.prepare(src, tmp_path / "out", dev_fraction=0.2, test_fraction=0.2, jobs=1)
+    sets = {s: {e["id"] for e in read_manifest(tmp_path / "out" / f"{s}.jsonl")} for s in ("train", "dev", "test")}
+    assert sum(map(len, sets.values())) == 20 and len(set().union(*sets.values())) == 20
+    assert res.counts == {s: len(ids) for s, ids in sets.items()} and all(sets.values())
+    for uid in sets["test"]:
+        assert folder.hash_fraction(uid) < 0.2
+    for uid in sets["dev"]:
+        assert 0.2 <= folder.hash_fraction(uid) < 0.4
+    for i in range(20, 30):
+        tone(src / f"u{i:02d}.wav", 0.2, seed=i)
+        (src / f"u{i:02d}.txt").write_text(f"word {i}\n")
+    folder.prepare(src, tmp_path / "more", dev_fraction=0.2, test_fraction=0.2, jobs=1)
+    for s, ids in sets.items():
+        assert ids <= {e["id"] for e in read_manifest(tmp_path / "more" / f"{s}.jsonl")}
+
+    tiny = tmp_path / "tiny"
+    for i in range(3):
+        tone(tiny / f"t{i}.wav", 0.2, seed=i)
+        (tiny / f"t{i}.txt").write_text("a b")
+    assert folder.prepare(tiny, tmp_path / "t", dev_fraction=0.1, test_fraction=0.1, jobs=1).counts == {
+        "train": 1, "dev": 1, "test": 1}  # fmt: skip
+    args = ["prep", "folder", "--src", str(tiny), "--out", str(tmp_path / "x")]
+    assert main([*args, "--split", "train", "--test-fraction", "0.1"]) == 2
+    assert main([*args, "--dev-fraction", "0.6", "--test-fraction", "0.5"]) == 2
+    err = capsys.readouterr().err
+    assert "give one or the other" in err and "leaves no training set" in err
+
+
 PHN = """0 2000 h#
 2000 2400 sh
 2400 3000 ix

@@ -1,7 +1,8 @@
 """Every recipe under recipes/ is well defined, whether or not its corpus is on this machine: it loads, every
 file it names exists, every `recur` command line parses, and every training command's LightningCLI config
 resolves (``--print_config``: an unknown key anywhere fails) and builds its model, at the parameter budget it
-claims. One corpus-less recipe, WikiText-2, also runs end to end on a miniature WikiText in its own layout."""
+claims. Corpus-less recipes also run end to end on miniatures in their own layout (WikiText-2, TIMIT, the
+LJSpeech phones, the folder recipe on a few synthetic files)."""
 
 from __future__ import annotations
 
@@ -306,3 +307,45 @@ def test_ljspeech_phone_recipe_end_to_end_on_a_miniature(tmp_path):
         hyps = [line.split("hyp=")[1] for line in word_recogs if "\thyp=" in line]
         assert refs and all(r.startswith("raw text") for r in refs)  # words, as the tokenizer normalises them
         assert all(set(h.split()) <= set(lexicon) for h in hyps)  # only lexicon words come out
+
+
+def test_folder_recipe_end_to_end_on_a_miniature(tmp_path, capsys):
+    """Every stage of the folder recipe on twelve 8 kHz files with .txt transcripts beside them: the hashed
+    train/dev/test split, the features following the audio (8 kHz: 40 mel bins) through fit --data_dir,
+    res_indrnn and lstm at one parameter budget, greedy and beam decodes of test scored, the report."""
+    from audio_fixtures import tone
+
+    from toolkit.data.manifest import read_manifest
+
+    src = tmp_path / "my audio"
+    words = {"ab": 300.0, "ba": 700.0, "aa": 1200.0}  # one tone per word: learnable, not that it matters here
+    for i in range(12):
+        word = list(words)[i % 3]
+        tone(src / f"spk{i % 2}" / f"u{i}.wav", 0.3 + 0.05 * i, sr=8000, freq=words[word], seed=i)
+        (src / f"spk{i % 2}" / f"u{i}.txt").write_text(f"{word}\n")
+    (tmp_path / "tiny.yaml").write_text(
+        "trainer: {accelerator: cpu, enable_progress_bar: false}\n"
+        "model: {init_args: {param_budget: 20000, num_layers: 2}}\n"
+    )
+    exp = tmp_path / "exp"
+    args = ["run", str(ROOT / "recipes/folder/recipe.yaml"), "--exp", str(exp), f"--set=src={src}",
+            f"--set=train_args=--config {tmp_path / 'tiny.yaml'} --trainer.max_steps 2", "--set=beam=4"]  # fmt: skip
+    assert main(args) == 0
+    sets = {s: read_manifest(exp / f"data/{s}.jsonl") for s in ("train", "dev", "test")}
+    ids = [e["id"] for entries in sets.values() for e in entries]
+    assert sorted(ids) == sorted(f"spk{i % 2}-u{i}" for i in range(12)) and all(sets.values())
+    assert json.loads((exp / "cmvn.json").read_text())["num_mel_bins"] == 40
+    params = {}
+    for model in ("res_indrnn", "lstm"):
+        m = json.loads((exp / model / "metrics.json").read_text())
+        assert m["train"]["steps"] == 2 and m["config"]["model"]["encoder"] == model
+        assert (m["config"]["model"]["feat_dim"], m["config"]["model"]["sampling_rate"]) == (40, 8000)
+        assert {"test/wer", "test/cer", "test_beam4/wer", "test_beam4/cer"} <= set(m["final"])
+        assert (exp / model / "decode/test_beam4/recogs.txt").is_file()
+        params[model] = m["params"]["encoder"]
+    assert abs(params["res_indrnn"] - params["lstm"]) <= 0.02 * 20000, params
+    results = (exp / "RESULTS.md").read_text()
+    assert "res_indrnn" in results and "test_beam4/wer" in results
+    capsys.readouterr()
+    assert main(args) == 0  # a second run finds every stage done
+    assert capsys.readouterr().out.count("up to date, skipped") == 3 + 2 * 3 + 1

@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     stats = compute_cmvn(entries, Fbank(bins, rate), args.out, args.num_workers)
     print(
         f"recur stats: CMVN over {stats.count} frames of {len(entries)} utterances ({rate} Hz, {bins} mel bins; "
-        f"train the model with sampling_rate {rate} and feat_dim {bins}) saved to {args.out}"
+        f"train the model with sampling_rate {rate} and feat_dim {bins}, as recur fit --data_dir does) "
+        f"saved to {args.out}"
     )
 
 

@@ -44,8 +44,10 @@ class GlobalCMVN(torch.nn.Module):
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
         return (feats - self.mean) / self.std
 
-    def save(self, path: str | os.PathLike) -> None:
-        write_json(path, {"dim": int(self.mean.numel()), "frames": self.count,
+    def save(self, path: str | os.PathLike, features: dict[str, int] | None = None) -> None:
+        """Write the statistics as JSON; ``features`` (``sampling_rate``, ``num_mel_bins``) records the
+        settings they were computed with, so training can follow them (``recur fit --data_dir``)."""
+        write_json(path, {"dim": int(self.mean.numel()), "frames": self.count, **(features or {}),
                           "mean": self.mean.tolist(), "std": self.std.tolist()})
 
     @classmethod

@@ -182,5 +182,5 @@ def compute_cmvn(
     feats = (it["feats"] for it in tqdm(loader, desc="cmvn", unit="utt", disable=not progress) if it is not None)
     stats = GlobalCMVN.from_features(feats)
     if path is not None:
-        stats.save(path)
+        stats.save(path, {"sampling_rate": ds.fbank.sampling_rate, "num_mel_bins": ds.fbank.num_mel_bins})
     return stats

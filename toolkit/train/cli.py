@@ -1,5 +1,7 @@
 """``recur fit``: train any task on any datamodule from one YAML config (LightningCLI / jsonargparse).
 
+``--data_dir DIR`` stands for the paths of a prepared data folder (:mod:`toolkit.train.data_dir`).
+
 The config names the classes (``model.class_path``, ``data.class_path``), the trainer options
 and the experiment folder ``exp_dir``. ``fit`` then
 
@@ -33,6 +35,7 @@ from toolkit.data.io import write_text
 from toolkit.errors import ConfigError, UserError
 
 from .checkpoints import BestAndLast
+from .data_dir import expand_data_dir
 from .metrics_file import MetricsFile
 
 
@@ -78,6 +81,13 @@ class FitCLI(LightningCLI):
             default=None,
             help="'last' resumes <exp_dir>/checkpoints/last.ckpt exactly (step, optimiser, data position); "
             "or a checkpoint path",
+        )
+        parser.add_argument(
+            "--data_dir",
+            type=str | None,
+            default=None,
+            help="a prepared data folder (data/train.jsonl, dev.jsonl, test.jsonl, tokenizer/, cmvn.json): fills "
+            "the manifests, tokenizer, CMVN and feature settings that the config and command line leave unset",
         )
         parser.add_argument("--test", type=bool, default=True, help="evaluate the best checkpoint on the test set")
         parser.add_lightning_class_args(BestAndLast, "checkpoint")
@@ -210,6 +220,7 @@ def fit(args: Sequence[str] | None = None) -> dict | None:
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
     if args is not None:
         _check_config_files(args)
+        args = expand_data_dir(args)
     try:
         cli = _build_cli(args)
     except ArgumentError as err:
