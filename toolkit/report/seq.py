@@ -29,9 +29,16 @@ def _model_key(run: Run) -> tuple:
     return (_MODEL_ORDER.index(enc) if enc in _MODEL_ORDER else len(_MODEL_ORDER), enc, run.name)
 
 
-def first_below(run: Run, key: str, limit: float) -> int | None:
-    """The first dev evaluation's step at which ``key`` was below ``limit``."""
-    return next((h["step"] for h in run.history if h.get(key) is not None and h[key] < limit), None)
+def first_below(run: Run, key: str, limit: float) -> dict | None:
+    """The first dev evaluation (its ``history`` entry: step, wall_s, ...) at which ``key`` was below ``limit``."""
+    return next((h for h in run.history if h.get(key) is not None and h[key] < limit), None)
+
+
+def _step_and_minutes(entry: dict | None) -> str:
+    if entry is None:
+        return "-"
+    wall = entry.get("wall_s")
+    return fmt(entry["step"]) + ("" if wall is None else f" ({wall / 60:.1f} min)")
 
 
 def _rate(run: Run) -> str:
@@ -46,11 +53,11 @@ def _steps(run: Run) -> str:
 
 def adding_table(runs: list[Run], commit_fallback: str | None = None) -> str:
     """One row per (T, model): params, steps, training time, sequences/s, last dev MSE, test MSE, solved
-    (test MSE < 0.01), the first step with dev MSE < 0.01, hardware, commit."""
+    (test MSE < 0.01), the first step with dev MSE < 0.01 and the training time it took, hardware, commit."""
     rows = sorted(((benchmark(r)[1], r) for r in runs), key=lambda p: (p[0], _model_key(p[1])))
     head = [
         "T", "model", "params", "steps", "train time", "seq/s", "last dev MSE", "test MSE",
-        f"solved (< {ADDING_SOLVED})", f"first dev MSE < {ADDING_SOLVED} at step", "hardware", "commit",
+        f"solved (< {ADDING_SOLVED})", f"first dev MSE < {ADDING_SOLVED} at step (training time)", "hardware", "commit",
     ]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for T, r in rows:
@@ -60,7 +67,7 @@ def adding_table(runs: list[Run], commit_fallback: str | None = None) -> str:
         row = [
             fmt(T), r.encoder, fmt(r.params), _steps(r), duration(r.train.get("wall_s")), _rate(r),
             "-" if last is None else f"{last:.4f}", "-" if test is None else f"{test:.4f}",
-            "-" if test is None else "yes" if test < ADDING_SOLVED else "no", fmt(at),
+            "-" if test is None else "yes" if test < ADDING_SOLVED else "no", _step_and_minutes(at),
             str(r.metrics.get("hardware", "-")), commit_of(r, commit_fallback),
         ]  # fmt: skip
         lines.append("| " + " | ".join(cell(c) for c in row) + " |")
