@@ -87,7 +87,7 @@ def prepare(
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--split", default="all", help="name of the manifest written (default all -> all.jsonl)")
+    parser.add_argument("--split", default="all", help="name of the manifest written, <split>.jsonl")
 
 
 def from_args(args: argparse.Namespace) -> Result:

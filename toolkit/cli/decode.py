@@ -29,7 +29,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--fusion",
         choices=("prob", "logprob"),
         default="prob",
-        help="how an ensemble's posteriors are fused: mean probability (default) or mean log-probability",
+        help="how an ensemble's posteriors are fused: mean probability or mean log-probability",
     )
     parser.add_argument(
         "--exp-dir",
@@ -42,8 +42,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "texts and same-stem .txt files beside the audio are the references",
     )
     parser.add_argument("--out", help="write 'id<TAB>transcript' lines here instead of stdout")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    parser.add_argument("--batch-seconds", type=float, default=60.0, help="audio per forward pass (default 60)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--batch-seconds", type=float, default=60.0, help="seconds of audio per forward pass")
     add_search_options(parser)
     parser.add_argument(
         "--rescore-lm",
@@ -52,14 +52,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     d = RESCORING_DEFAULTS
     parser.add_argument(
-        "--rescore-weight", type=float, help=f"weight of --rescore-lm's log-probability (default {d['rescore_weight']})"
+        "--rescore-weight",
+        type=float,
+        help=f"weight of --rescore-lm's log-probability (default: {d['rescore_weight']})",
     )
     parser.add_argument(
         "--rescore-word-score",
         type=float,
-        help=f"score per word added in rescoring (default {d['rescore_word_score']:g})",
+        help=f"score per word added in rescoring (default: {d['rescore_word_score']:g})",
     )
-    parser.add_argument("--nbest", type=int, help=f"hypotheses kept for --rescore-lm (default {d['nbest']})")
+    parser.add_argument("--nbest", type=int, help=f"hypotheses kept for --rescore-lm (default: {d['nbest']})")
     parser.add_argument(
         "--set",
         dest="set_name",
@@ -71,23 +73,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def add_search_options(parser: argparse.ArgumentParser) -> None:
     """The first-pass search options, the same for ``recur decode`` and ``recur stream`` (DecodeOptions)."""
-    parser.add_argument("--beam", type=int, default=0, help="beam size; 0 = greedy (default)")
+    parser.add_argument("--beam", type=int, default=0, help="beam size; 0 = greedy")
     parser.add_argument(
         "--lm",
         help="language model for beam search: a KenLM file (.arpa/.bin), or a recur LM (experiment folder or .ckpt)",
     )
     parser.add_argument("--lexicon", help="lexicon for --lm (default: the LM's words, spelled in the model's tokens)")
-    parser.add_argument("--lm-weight", type=float, default=0.5, help="LM weight in beam search (default 0.5)")
+    parser.add_argument("--lm-weight", type=float, default=0.5, help="LM weight in beam search")
     parser.add_argument(
-        "--beam-tokens", type=int, default=8, help="tokens considered per frame in beam search (default 8)"
+        "--beam-tokens", type=int, default=8, help="tokens considered per frame in beam search"
     )
-    parser.add_argument("--word-score", type=float, default=0.0, help="word insertion score (default 0)")
+    parser.add_argument("--word-score", type=float, default=0.0, help="word insertion score")
     parser.add_argument(
         "--blank-penalty",
         type=float,
         default=0.0,
         help="lower the blank's log-probability by this much on every frame before decoding (greedy or beam); "
-        "a model too sure of the blank deletes tokens (default 0)",
+        "a model too sure of the blank deletes tokens",
     )
 
 

@@ -51,8 +51,31 @@ class _Broken:
         raise self.err
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, ``(default: X)``, unless the text already says it
+    (an option whose default is worked out at run time says ``(default: what it is)`` itself)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if "(default" in text or default is None or default is False or default in ("", [], argparse.SUPPRESS):
+            return text
+        if not action.option_strings and action.nargs not in ("?", "*"):  # a required positional
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class Parser(argparse.ArgumentParser):
+    """``recur``'s parsers: help with defaults (:class:`HelpFormatter`); a command's own sub-commands
+    (``recur lm eval``) are made by this class too, so they format alike."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="recur",
         description="recur: speech and language models built on long-memory recurrent networks.",
     )
