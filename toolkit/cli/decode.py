@@ -147,24 +147,36 @@ def run(args: argparse.Namespace) -> int:
         on_error=report, blank_penalty=options.blank_penalty,
     )  # fmt: skip
     lines = "".join(f"{r.id}\t{r.text}\n" for r in result)
+    printed = transcripts_printed(args, bool(result.refs))
     if args.out:
         write_text(args.out, lines)
-    else:
+    elif printed:
         sys.stdout.write(lines)
     print(
         f"recur decode: {len(result)} decoded, {len(result.skipped)} skipped; {result.audio_s:.1f} s of audio in "
         f"{result.elapsed_s:.1f} s, real-time factor {result.rtf:.3f}",
         file=sys.stderr,
     )
-    score_result("decode", model, result, args, options, exp_dir)
+    score_result("decode", model, result, args, options, exp_dir, printed=printed)
     return 0 if len(result) or not (len(result) + len(result.skipped)) else 1
 
 
-def score_result(command: str, model, result, args: argparse.Namespace, options, exp_dir: Path | None) -> str | None:
+def transcripts_printed(args: argparse.Namespace, scored: bool) -> bool:
+    """Whether ``recur decode`` prints the transcripts (``id<TAB>text`` lines on standard output): yes,
+    unless ``--out`` takes them, or the set is recorded (``--set`` with references), whose transcripts
+    go, beside its reference and alignment, into ``decode/<set>/recogs.txt`` (and the printed summary
+    says where), as in a recipe, where a test set's transcripts would bury the results."""
+    return not args.out and not (args.set_name and scored)
+
+
+def score_result(
+    command: str, model, result, args: argparse.Namespace, options, exp_dir: Path | None, printed: bool = True
+) -> str | None:
     """Score ``result`` where it has references and print the WER line (``recur decode`` and ``recur stream``);
     returns the scoring tag, None when nothing was scored. With --set and an experiment folder the figures go
     into its metrics.json; an ad-hoc decode (no --set) is scored under decode/adhoc/, so it never replaces the
-    files of a recorded set of the same name (the results table is made from metrics.json)."""
+    files of a recorded set of the same name (the results table is made from metrics.json). ``printed``:
+    whether the transcripts were printed; if not, the line says which file holds them."""
     if args.set_name and not result.refs:
         print(
             f"recur {command}: warning: --set {args.set_name}: nothing decoded has a reference, so nothing is "
@@ -181,5 +193,6 @@ def score_result(command: str, model, result, args: argparse.Namespace, options,
         base = exp_dir / "decode" if exp_dir else Path(args.out or "./x").parent / "decode"
         out_dir = (base if args.set_name else base / "adhoc") / tag
         figures = result.write_scoring(out_dir, name=tag)
-    print(f"recur {command}: {tag}: WER {100 * figures['wer']:.2f}%  CER {100 * figures['cer']:.2f}%  ({out_dir})")
+    where = f"{out_dir}" if printed or args.out else f"{out_dir}; transcripts in {out_dir / 'recogs.txt'}"
+    print(f"recur {command}: {tag}: WER {100 * figures['wer']:.2f}%  CER {100 * figures['cer']:.2f}%  ({where})")
     return tag

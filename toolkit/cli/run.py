@@ -98,7 +98,13 @@ def run(args: argparse.Namespace) -> int:
             note = job.stage.help if why is None else why
             print(f"{job.label:<28} {state:<6} {note}".rstrip())
         return 0
-    results = runner.run(args.stage, args.stop_stage)
+    try:
+        results = runner.run(args.stage, args.stop_stage)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(
+            "run the same command again to go on (finished stages are skipped, an interrupted training resumes "
+            "from its last.ckpt)"
+        ) from None
     done = sum(1 for _, s in results if s == "done")
     print(f"recur run: {recipe.name}: {done} stage(s) run, {len(results) - done} up to date; results in {runner.exp}")
     return 0
