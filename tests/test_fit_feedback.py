@@ -195,3 +195,49 @@ def test_sigint_to_a_training_process_saves_and_says_how_to_resume(tmp_path):
     assert main(["fit", "--config", str(exp / "config.yaml"), "--ckpt_path", "last",
                  "--trainer.max_steps", str(step + 4)]) == 0  # fmt: skip
     assert json.loads((exp / "metrics.json").read_text())["train"]["steps"] == step + 4
+
+
+def test_ctrl_c_stops_every_ddp_process_at_the_same_step(tmp_path):
+    """Only rank 0 is signalled here (a terminal's Ctrl-C reaches them all, not always between the same
+    steps): the ranks agree at each step, so the other one stops too instead of waiting forever in the
+    next step's gradient all-reduce. Plain ``ddp`` on 2 CPU processes (gloo): the launcher re-runs the
+    ``recur fit`` command line, here not pytest's."""
+    cfg = write_config(tmp_path, "ddp")
+    log = tmp_path / "log"
+    proc = recur("fit", "--config", str(cfg), "--trainer.max_steps", "1000000", "--trainer.strategy", "ddp",
+                 "--trainer.devices", "2", "--trainer.use_distributed_sampler", "false", out=log)  # fmt: skip
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and proc.poll() is None and "step 8 (" not in log.read_text():
+            time.sleep(0.2)
+        assert proc.poll() is None, log.read_text()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=120) == 130, log.read_text()
+        deadline = time.time() + 60  # and rank 1 has ended too, not hung in an all-reduce
+        while time.time() < deadline and processes_naming(str(cfg)):
+            time.sleep(0.5)
+        assert not processes_naming(str(cfg))
+    finally:  # whatever failed, no training is left behind
+        for pid in processes_naming(str(cfg)):
+            os.kill(pid, signal.SIGKILL)
+    text = log.read_text()
+    exp = tmp_path / "exp" / "ddp"
+    step = torch.load(exp / "checkpoints" / "last.ckpt", weights_only=False)["global_step"]
+    assert [line for line in text.splitlines() if "interrupted" in line] == [
+        f"recur fit: interrupted; saved {exp}/checkpoints/last.ckpt at step {step}; resume with: "
+        f"recur fit --config {exp}/config.yaml --ckpt_path last"
+    ]
+    assert text.count("Ctrl-C: stopping") == 1 and "Traceback" not in text
+
+
+def processes_naming(word: str) -> list[int]:
+    """The running processes whose command line has ``word`` (Linux)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace") if proc.name.isdigit() else ""
+        except OSError:  # ended meanwhile
+            continue
+        if word in cmdline:
+            found.append(int(proc.name))
+    return found

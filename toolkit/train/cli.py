@@ -240,6 +240,8 @@ def fit(args: Sequence[str] | None = None) -> dict | None:
             # verbose=False: the figures are one line (ValidationLines), not Lightning's table
             cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=best or None, verbose=False)
     except TrainingStopped as stop:
+        if not cli.trainer.is_global_zero:  # the other processes of a DDP run: rank 0 says it for all
+            raise SystemExit(130) from None
         raise TrainingInterrupted(_resume_hint(exp_dir, stop.path, stop.step)) from None
     except SystemExit as err:
         # Lightning's answer to a KeyboardInterrupt (a second Ctrl-C, or one before training started)

@@ -6,8 +6,12 @@ the first Ctrl-C (SIGINT) while training asks for a stop: at the end of the firs
 completes an optimiser step (where Lightning's own step-interval checkpoints are taken, so the resume is
 exact), ``last.ckpt`` is written and :class:`TrainingStopped` ends the run. With several processes
 (DDP) every rank is signalled separately; they agree, at each such step, on whether any of them was,
-so all stop at the same step. A second Ctrl-C stops at once, saving nothing more. Ctrl-C before
-training starts (set-up, the sanity check) is an ordinary ``KeyboardInterrupt``.
+so all stop at the same step, and rank 0 alone speaks. A second Ctrl-C stops at once, saving nothing
+more. Ctrl-C before training starts (set-up, the sanity check) is an ordinary ``KeyboardInterrupt``.
+
+Each process that trains handles its own signal: ``ddp`` (the launcher re-runs the command), torchrun
+and SLURM are covered; under ``ddp_spawn`` the stop happens, but the launching process sees only its
+workers' failure.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ class StopOnInterrupt(Callback):
         self._previous: Any = None
         self._installed = False
         self._step_at_batch_start = 0
+        self._rank_zero = True
 
     # --- the handler ---------------------------------------------------------------------------
     def _on_sigint(self, signum: int, frame: Any) -> None:
@@ -59,7 +64,8 @@ class StopOnInterrupt(Callback):
             self._restore()
             raise KeyboardInterrupt
         self.requested = True
-        os.write(2, NOTICE.encode())  # print() is not safe here: the signal may interrupt another print
+        if self._rank_zero:  # every process of a DDP run gets the Ctrl-C; one notice is enough
+            os.write(2, NOTICE.encode())  # print() is not safe here: the signal may interrupt another print
 
     def _restore(self) -> None:
         if self._installed:
@@ -68,6 +74,7 @@ class StopOnInterrupt(Callback):
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         self.requested = False
+        self._rank_zero = trainer.is_global_zero
         if stage == "fit" and threading.current_thread() is threading.main_thread() and not self._installed:
             self._previous = signal.getsignal(signal.SIGINT)
             signal.signal(signal.SIGINT, self._on_sigint)
