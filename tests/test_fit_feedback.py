@@ -176,6 +176,26 @@ def test_ctrl_c_saves_last_between_validations_and_the_resume_is_exact(tmp_path,
     assert a["final"] == b["final"] and b["train"]["items"] == 20 * 8
 
 
+class SigintBeforeTraining(Callback):
+    """Sends this process SIGINT during the sanity check, before training starts."""
+
+    def on_sanity_check_start(self, trainer, pl_module):
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_ctrl_c_before_training_exits_130_and_says_nothing_was_saved(tmp_path, capsys):
+    cfg = yaml.safe_load(write_config(tmp_path, "early").read_text())
+    cfg["trainer"]["callbacks"] = [{"class_path": f"{__name__}.SigintBeforeTraining"}]
+    (tmp_path / "early.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["fit", "--config", str(tmp_path / "early.yaml")]) == 130
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "recur fit: interrupted; nothing was saved to resume from: the same command starts the run again"
+    )
+    # Lightning ignores Ctrl-C after handling one; fit gives the process its handler back
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert not (tmp_path / "exp/early/checkpoints/last.ckpt").exists()
+
+
 def test_sigint_to_a_training_process_saves_and_says_how_to_resume(tmp_path):
     cfg = write_config(tmp_path, "long")
     log = tmp_path / "log"

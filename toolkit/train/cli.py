@@ -269,11 +269,10 @@ def _last_on_disk(exp_dir: Path) -> str | None:
 
 def _resume_hint(exp_dir: Path, last: str | None, step: int | None = None) -> str:
     """Where an interrupted run stands and the command that resumes it."""
-    config = exp_dir / "config.yaml"
-    if last is None:
-        return f"nothing saved to resume from; start again with recur fit --config {config}"
+    if last is None:  # interrupted before the first checkpoint (config.yaml may not be written yet)
+        return "nothing was saved to resume from: the same command starts the run again"
     at = f" at step {step}" if step is not None else ""
-    return f"saved {last}{at}; resume with: recur fit --config {config} --ckpt_path last"
+    return f"saved {last}{at}; resume with: recur fit --config {exp_dir / 'config.yaml'} --ckpt_path last"
 
 
 def _check_optimizer(model: LightningModule) -> None:
