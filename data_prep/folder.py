@@ -128,7 +128,9 @@ def prepare(
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--split", help="name of the one manifest written (default all -> all.jsonl)")
+    parser.add_argument(
+        "--split", help="name of the one manifest written, <split>.jsonl (all.jsonl when no fraction is given)"
+    )
     parser.add_argument("--dev-fraction", type=float, default=0.0,
                         help="write train/dev/test.jsonl instead: this fraction of ids (by a stable hash) is dev")
     parser.add_argument("--test-fraction", type=float, default=0.0,

@@ -70,7 +70,7 @@ def prepare(
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-max-index", type=int, default=4,
-                        help="recordings with index <= this are test (default 4, the dataset's convention)")
+                        help="recordings with index <= this are test (default: 4, the dataset's convention)")
 
 
 def from_args(args: argparse.Namespace) -> Result:

@@ -140,8 +140,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="fixed", metavar="fixed|FILE",
                         help="fixed (default: by id order, the last --test-size test, the --dev-size before dev) "
                              "or a file of id<TAB>split lines")
-    parser.add_argument("--dev-size", type=int, default=48, help="utterances in dev, before test (default 48)")
-    parser.add_argument("--test-size", type=int, default=48, help="the last utterances by id (default 48)")
+    parser.add_argument("--dev-size", type=int, default=48, help="utterances in dev, before test")
+    parser.add_argument("--test-size", type=int, default=48, help="the last utterances by id")
 
 
 def from_args(args: argparse.Namespace) -> Result:

@@ -89,6 +89,6 @@ def prepare_byte_split(corpus: str, src: str | os.PathLike, out: str | os.PathLi
 
 def add_split_arguments(parser, unit: str) -> None:
     """``--valid`` / ``--test`` sizes of a byte split (text8, enwik8)."""
-    parser.add_argument("--valid", type=int, default=STANDARD_HELD_OUT, help=f"{unit} of valid (default 5M)")
+    parser.add_argument("--valid", type=int, default=STANDARD_HELD_OUT, help=f"{unit} of valid (default: 5M)")
     parser.add_argument("--test", type=int, default=STANDARD_HELD_OUT,
-                        help=f"{unit} of test, the last ones (default 5M)")
+                        help=f"{unit} of test, the last ones (default: 5M)")

@@ -102,7 +102,7 @@ def prepare(src: str | os.PathLike, out: str | os.PathLike, voice: str = "en-us"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--voice", default="en-us", help="espeak-ng voice whose pronunciations to use (default en-us)")
+    parser.add_argument("--voice", default="en-us", help="espeak-ng voice whose pronunciations to use")
 
 
 def from_args(args: argparse.Namespace) -> Result:

@@ -46,7 +46,7 @@ def prepare(src: str | os.PathLike, out: str | os.PathLike, level: str = "word",
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--level", choices=("word", "char"), default="word", help="word (default) or char")
+    parser.add_argument("--level", choices=("word", "char"), default="word", help="word or character level")
 
 
 def from_args(args: argparse.Namespace) -> Result:

@@ -181,12 +181,12 @@ def prepare(
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--num-utts", type=int, default=1200, help="utterances to synthesise (default 1200)")
-    parser.add_argument("--dev-size", type=int, default=100, help="of which dev (default 100)")
-    parser.add_argument("--test-size", type=int, default=100, help="of which test (default 100)")
+    parser.add_argument("--num-utts", type=int, default=1200, help="utterances to synthesise")
+    parser.add_argument("--dev-size", type=int, default=100, help="of which dev")
+    parser.add_argument("--test-size", type=int, default=100, help="of which test")
     parser.add_argument("--lm-sentences", type=int, default=5000,
-                        help="further sentences for lm_text.txt (default 5000; with --src: the unused lines)")
-    parser.add_argument("--seed", type=int, default=0, help="the corpus is a function of the seed (default 0)")
+                        help="further sentences for lm_text.txt (default: 5000; with --src: the unused lines)")
+    parser.add_argument("--seed", type=int, default=0, help="the corpus is a function of the seed")
 
 
 def from_args(args: argparse.Namespace) -> Result:

@@ -49,7 +49,7 @@ def prepare(src: str | os.PathLike, out: str | os.PathLike, variant: str = "2", 
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--variant", choices=("2", "103"), default="2", help="WikiText-2 (default) or -103")
+    parser.add_argument("--variant", choices=("2", "103"), default="2", help="WikiText-2 or WikiText-103")
     parser.add_argument("--raw", action="store_true", help="the raw (untokenised) files")
 
 

@@ -294,6 +294,18 @@ def test_recur_decode_export_folder_equals_checkpoint(exported, capsys, options,
     assert (root / "decode" / "adhoc" / tag / "wer_summary.txt").is_file()
 
 
+def test_recur_decode_export_folder_prints_a_recorded_sets_summary_only(exported, capsys, tmp_path):
+    """As with a checkpoint: with --set and references, the transcripts go to recogs.txt, not stdout."""
+    root, ckpt, arpa, audio, out = exported
+    exp = tmp_path / "exp"
+    args = ["--model", str(root / "deploy"), str(audio), "--set", "dev", "--exp-dir", str(exp)]
+    lines, _ = decode_lines(capsys, args)
+    recogs = exp / "decode" / "dev" / "recogs.txt"
+    assert len(lines) == 1 and lines[0].startswith("recur decode: dev: WER ") and f"transcripts in {recogs}" in lines[0]
+    assert sorted(line.split("\t")[0] for line in recogs.read_text().splitlines() if "\thyp=" in line) == [
+        "utt0", "utt1", "utt2"]  # fmt: skip
+
+
 def test_kenlm_beam_search_equals_checkpoint(exported, capsys, monkeypatch):
     """With a beam, a folder's own LM and lexicon are used: against the checkpoint decoded with the same ARPA
     (its lexicon derived alike); and an ARPA given to recur decode with the folder without one."""

@@ -442,6 +442,8 @@ def test_recur_run_interrupted_during_training_resumes_on_the_rerun(tmp_path, si
     os.killpg(proc.pid, sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == (130 if sig == signal.SIGINT else -9), err.decode()
+    if sig == signal.SIGINT:  # and it says how to go on
+        assert err.decode().splitlines()[-1].startswith("recur run: interrupted; run the same command again")
     capsys.readouterr()
     assert main(["run", str(path), "--list"]) == 0
     listed = capsys.readouterr().out

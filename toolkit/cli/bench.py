@@ -26,7 +26,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out",
         default="bench",
-        help="folder for bench_<device>.json and .md (bench_<device>_<case>.* with --case) (default ./bench)",
+        help="folder for bench_<device>.json and .md (bench_<device>_<case>.* with --case)",
     )
     parser.add_argument(
         "--quick", action="store_true", help="one tiny size, 1 warm-up, 2 runs: checks the pipeline, not speed"
@@ -42,13 +42,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "parameters; cpu only, run with `recur --threads 1` for one core), 'deploy' (the exported model on "
         "onnxruntime against PyTorch eager, one CPU thread, res_indrnn and an equal-size LSTM: real-time factor, "
         "per-chunk latency of 160 ms chunks, model.onnx sizes, the IndRNN recurrence's ONNX forms) or 'all' "
-        "(layer and ctc_step; default)",
+        "(layer and ctc_step)",
     )
-    parser.add_argument("--dtype", choices=DTYPES, default="float32", help="storage dtype (default float32)")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed runs per case (default 2)")
-    parser.add_argument("--repeats", type=int, default=10, help="timed runs per case, at most (default 10)")
+    parser.add_argument("--dtype", choices=DTYPES, default="float32", help="storage dtype")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed runs per case")
+    parser.add_argument("--repeats", type=int, default=10, help="timed runs per case, at most")
     parser.add_argument(
-        "--budget", type=float, default=60.0, help="seconds of timing per case after which 3 runs suffice (default 60)"
+        "--budget", type=float, default=60.0, help="seconds of timing per case after which 3 runs suffice"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(

@@ -29,7 +29,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--fusion",
         choices=("prob", "logprob"),
         default="prob",
-        help="how an ensemble's posteriors are fused: mean probability (default) or mean log-probability",
+        help="how an ensemble's posteriors are fused: mean probability or mean log-probability",
     )
     parser.add_argument(
         "--exp-dir",
@@ -42,8 +42,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "texts and same-stem .txt files beside the audio are the references",
     )
     parser.add_argument("--out", help="write 'id<TAB>transcript' lines here instead of stdout")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    parser.add_argument("--batch-seconds", type=float, default=60.0, help="audio per forward pass (default 60)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--batch-seconds", type=float, default=60.0, help="seconds of audio per forward pass")
     add_search_options(parser)
     parser.add_argument(
         "--rescore-lm",
@@ -52,14 +52,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     d = RESCORING_DEFAULTS
     parser.add_argument(
-        "--rescore-weight", type=float, help=f"weight of --rescore-lm's log-probability (default {d['rescore_weight']})"
+        "--rescore-weight",
+        type=float,
+        help=f"weight of --rescore-lm's log-probability (default: {d['rescore_weight']})",
     )
     parser.add_argument(
         "--rescore-word-score",
         type=float,
-        help=f"score per word added in rescoring (default {d['rescore_word_score']:g})",
+        help=f"score per word added in rescoring (default: {d['rescore_word_score']:g})",
     )
-    parser.add_argument("--nbest", type=int, help=f"hypotheses kept for --rescore-lm (default {d['nbest']})")
+    parser.add_argument("--nbest", type=int, help=f"hypotheses kept for --rescore-lm (default: {d['nbest']})")
     parser.add_argument(
         "--set",
         dest="set_name",
@@ -71,23 +73,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def add_search_options(parser: argparse.ArgumentParser) -> None:
     """The first-pass search options, the same for ``recur decode`` and ``recur stream`` (DecodeOptions)."""
-    parser.add_argument("--beam", type=int, default=0, help="beam size; 0 = greedy (default)")
+    parser.add_argument("--beam", type=int, default=0, help="beam size; 0 = greedy")
     parser.add_argument(
         "--lm",
         help="language model for beam search: a KenLM file (.arpa/.bin), or a recur LM (experiment folder or .ckpt)",
     )
     parser.add_argument("--lexicon", help="lexicon for --lm (default: the LM's words, spelled in the model's tokens)")
-    parser.add_argument("--lm-weight", type=float, default=0.5, help="LM weight in beam search (default 0.5)")
+    parser.add_argument("--lm-weight", type=float, default=0.5, help="LM weight in beam search")
     parser.add_argument(
-        "--beam-tokens", type=int, default=8, help="tokens considered per frame in beam search (default 8)"
+        "--beam-tokens", type=int, default=8, help="tokens considered per frame in beam search"
     )
-    parser.add_argument("--word-score", type=float, default=0.0, help="word insertion score (default 0)")
+    parser.add_argument("--word-score", type=float, default=0.0, help="word insertion score")
     parser.add_argument(
         "--blank-penalty",
         type=float,
         default=0.0,
         help="lower the blank's log-probability by this much on every frame before decoding (greedy or beam); "
-        "a model too sure of the blank deletes tokens (default 0)",
+        "a model too sure of the blank deletes tokens",
     )
 
 
@@ -145,24 +147,36 @@ def run(args: argparse.Namespace) -> int:
         on_error=report, blank_penalty=options.blank_penalty,
     )  # fmt: skip
     lines = "".join(f"{r.id}\t{r.text}\n" for r in result)
+    printed = transcripts_printed(args, bool(result.refs))
     if args.out:
         write_text(args.out, lines)
-    else:
+    elif printed:
         sys.stdout.write(lines)
     print(
         f"recur decode: {len(result)} decoded, {len(result.skipped)} skipped; {result.audio_s:.1f} s of audio in "
         f"{result.elapsed_s:.1f} s, real-time factor {result.rtf:.3f}",
         file=sys.stderr,
     )
-    score_result("decode", model, result, args, options, exp_dir)
+    score_result("decode", model, result, args, options, exp_dir, printed=printed)
     return 0 if len(result) or not (len(result) + len(result.skipped)) else 1
 
 
-def score_result(command: str, model, result, args: argparse.Namespace, options, exp_dir: Path | None) -> str | None:
+def transcripts_printed(args: argparse.Namespace, scored: bool) -> bool:
+    """Whether ``recur decode`` prints the transcripts (``id<TAB>text`` lines on standard output): yes,
+    unless ``--out`` takes them, or the set is recorded (``--set`` with references), whose transcripts
+    go, beside its reference and alignment, into ``decode/<set>/recogs.txt`` (and the printed summary
+    says where), as in a recipe, where a test set's transcripts would bury the results."""
+    return not args.out and not (args.set_name and scored)
+
+
+def score_result(
+    command: str, model, result, args: argparse.Namespace, options, exp_dir: Path | None, printed: bool = True
+) -> str | None:
     """Score ``result`` where it has references and print the WER line (``recur decode`` and ``recur stream``);
     returns the scoring tag, None when nothing was scored. With --set and an experiment folder the figures go
     into its metrics.json; an ad-hoc decode (no --set) is scored under decode/adhoc/, so it never replaces the
-    files of a recorded set of the same name (the results table is made from metrics.json)."""
+    files of a recorded set of the same name (the results table is made from metrics.json). ``printed``:
+    whether the transcripts were printed; if not, the line says which file holds them."""
     if args.set_name and not result.refs:
         print(
             f"recur {command}: warning: --set {args.set_name}: nothing decoded has a reference, so nothing is "
@@ -179,5 +193,6 @@ def score_result(command: str, model, result, args: argparse.Namespace, options,
         base = exp_dir / "decode" if exp_dir else Path(args.out or "./x").parent / "decode"
         out_dir = (base if args.set_name else base / "adhoc") / tag
         figures = result.write_scoring(out_dir, name=tag)
-    print(f"recur {command}: {tag}: WER {100 * figures['wer']:.2f}%  CER {100 * figures['cer']:.2f}%  ({out_dir})")
+    where = f"{out_dir}" if printed or args.out else f"{out_dir}; transcripts in {out_dir / 'recogs.txt'}"
+    print(f"recur {command}: {tag}: WER {100 * figures['wer']:.2f}%  CER {100 * figures['cer']:.2f}%  ({where})")
     return tag

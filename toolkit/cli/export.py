@@ -18,19 +18,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--form",
         choices=("stream", "utterance"),
-        help="stream: chunk by chunk with the state and subsampling context as inputs and outputs (default for "
-        "unidirectional frame-stacking models); utterance: whole utterances with lengths (bidirectional or conv)",
+        help="stream: chunk by chunk with the state and subsampling context as inputs and outputs; utterance: "
+        "whole utterances with lengths (default: stream for unidirectional frame-stacking models, else utterance)",
     )
     parser.add_argument(
         "--indrnn-form",
         choices=("scan", "loop", "rnn"),
         default="scan",
-        help="how the IndRNN recurrence is written in ONNX: a Scan over time (default, fastest), a Loop, or the RNN "
+        help="how the IndRNN recurrence is written in ONNX: a Scan over time (fastest), a Loop, or the RNN "
         "operator with a diagonal recurrent matrix",
     )
     parser.add_argument("--lm", help="KenLM language model (ARPA or .bin) to copy in for beam search")
     parser.add_argument(
-        "--lexicon", help="lexicon to copy in (default with an ARPA --lm: its words, spelled in the model's tokens)"
+        "--lexicon", help="lexicon to copy in (default: with an ARPA --lm, its words spelled in the model's tokens)"
     )
     parser.add_argument("--no-check", action="store_true", help="skip the comparison with PyTorch's log-probabilities")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import traceback
 from pathlib import Path
@@ -29,13 +30,69 @@ def run(args: argparse.Namespace) -> int:
     from toolkit.train.cli import fit
 
     try:
-        fit(args.fit_args)
+        metrics = fit(args.fit_args)
     except ValueError as err:
         refusal = config_refusal(err)
         if refusal is None:
             raise
         raise UserError(refusal) from err
+    if metrics is not None:  # None: --print_config
+        print(summary_line(metrics))
     return 0
+
+
+# how a trained model of each task is used: the command after "decode:" / "evaluate:" in the summary line
+USES = {
+    "toolkit.tasks.asr.CTCTask": ("decode", "recur decode --model {exp} AUDIO..."),
+    "toolkit.tasks.lm.LMTask": ("evaluate", "recur lm eval --model {exp} --text TEXT"),
+}
+
+
+def summary_line(metrics: dict) -> str:
+    """The line ``recur fit`` ends with: the best dev figure and where, the test figure, the model and
+    how to use it, e.g. ``recur fit: done: best val/wer 12.30% at step 900 (test/wer 13.10%); model:
+    exp/x (checkpoints/best.ckpt); decode: recur decode --model exp/x AUDIO...``."""
+    from toolkit.train.progress import format_figure
+
+    exp = _shown(metrics["exp_dir"])
+    best = metrics.get("best") or {}
+    parts = []
+    if best.get("value") is not None:
+        at = f" at step {best['step']}" if best.get("step") is not None else ""
+        test_name = "test/" + best["monitor"].split("/", 1)[-1]
+        test = metrics.get("final", {}).get(test_name)
+        tested = f" ({format_figure(test_name, test)})" if test is not None else ""
+        parts.append(f"best {format_figure(best['monitor'], best['value'])}{at}{tested}")
+    else:
+        parts.append(f"{metrics['train']['steps']} steps, no dev figure")
+    checkpoint = Path(best["path"]) if best.get("path") else Path(metrics["exp_dir"]) / "checkpoints" / "last.ckpt"
+    parts.append(f"model: {exp} ({os.path.relpath(checkpoint.resolve(), Path(metrics['exp_dir']).resolve())})")
+    use = _use(metrics.get("task", ""))
+    if use:
+        parts.append(f"{use[0]}: {use[1].format(exp=exp)}")
+    return "recur fit: done: " + "; ".join(parts)
+
+
+def _shown(path: str) -> str:
+    """``path`` relative to the working directory when it lies inside it, else as it is."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
+
+
+def _use(task: str) -> tuple[str, str] | None:
+    """The entry of :data:`USES` for ``task`` (a class path) or for the task class it derives from."""
+    import importlib
+
+    module, _, name = task.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        return None
+    for base in cls.__mro__:
+        use = USES.get(f"{base.__module__}.{base.__qualname__}")
+        if use:
+            return use
+    return None
 
 
 def config_refusal(err: ValueError) -> str | None:

@@ -9,9 +9,9 @@ HELP = "list the recurrent layers: name, equation, paper, parameter count"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input-size", type=int, default=80, help="input features for the count (default 80)")
-    parser.add_argument("--hidden-size", type=int, default=256, help="hidden units for the count (default 256)")
-    parser.add_argument("--num-layers", type=int, default=2, help="layers for the count (default 2)")
+    parser.add_argument("--input-size", type=int, default=80, help="input features for the count")
+    parser.add_argument("--hidden-size", type=int, default=256, help="hidden units for the count")
+    parser.add_argument("--num-layers", type=int, default=2, help="layers for the count")
 
 
 def table(input_size: int, hidden_size: int, num_layers: int) -> str:

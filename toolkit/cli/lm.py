@@ -19,22 +19,28 @@ def configure(parser: argparse.ArgumentParser) -> None:
     ev.add_argument(
         "--text", required=True, help="text file, one sentence per line, or a manifest (.jsonl: its transcripts)"
     )
-    ev.add_argument("--bptt", type=int, default=256, help="window length (state is carried across windows)")
+    ev.add_argument("--bptt", type=int, default=256, help="window length in tokens (state is carried across windows)")
     ev.add_argument("--scores", help="write per-sentence scores (bits<TAB>text) here")
-    ev.add_argument("--dynamic-lr", type=float, default=0.0, help="dynamic evaluation learning rate (0 = off)")
-    ev.add_argument("--dynamic-decay", type=float, default=0.0, help="dynamic evaluation decay to the weights")
+    ev.add_argument("--dynamic-lr", type=float, default=0.0, help="dynamic evaluation learning rate (0: off)")
+    ev.add_argument(
+        "--dynamic-decay", type=float, default=0.0, help="dynamic evaluation decay towards the trained weights"
+    )
     ev.add_argument("--set", dest="set_name", help="record the figures in <model>/metrics.json under this name")
-    ev.add_argument("--device", default="cpu")
+    ev.add_argument("--device", default="cpu", help="cpu or cuda")
     sa = sub.add_parser(
-        "sample", help="generate text", description="Sample text from a trained recur language model."
+        "sample",
+        help="generate text",
+        description="Sample text from a trained recur language model, continuing --prompt (--num samples).",
     )
     sa.add_argument("--model", required=True, help="experiment folder or .ckpt of a language model")
     sa.add_argument("--prompt", default="", help="text to continue")
-    sa.add_argument("--max-tokens", type=int, default=100)
-    sa.add_argument("--temperature", type=float, default=1.0)
+    sa.add_argument("--max-tokens", type=int, default=100, help="tokens generated per sample")
+    sa.add_argument(
+        "--temperature", type=float, default=1.0, help="below 1: likelier, blander text; above 1: more varied"
+    )
     sa.add_argument("--num", type=int, default=1, help="number of samples")
-    sa.add_argument("--seed", type=int, default=0)
-    sa.add_argument("--device", default="cpu")
+    sa.add_argument("--seed", type=int, default=0, help="random seed of the first sample (the next ones count up)")
+    sa.add_argument("--device", default="cpu", help="cpu or cuda")
 
 
 def run(args: argparse.Namespace) -> int:

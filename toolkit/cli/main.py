@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import pkgutil
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 
 import toolkit
@@ -51,8 +53,62 @@ class _Broken:
         raise self.err
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, ``(default: X)``, unless the text already says it
+    (an option whose default is worked out at run time says ``(default: what it is)`` itself)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if "(default" in text or default is None or default is False or default in ("", [], argparse.SUPPRESS):
+            return text
+        if not action.option_strings and action.nargs not in ("?", "*"):  # a required positional
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class Parser(argparse.ArgumentParser):
+    """``recur``'s parsers: help with defaults (:class:`HelpFormatter`); a command's own sub-commands
+    (``recur lm eval``) are made by this class too, so they format alike."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
+# warnings attributed to these packages are the toolkit's own
+OURS = r"(toolkit|data_prep)(\.|$)"
+# Lightning's advertisements, logged at every `recur fit` ("💡 Tip: ... try installing litlogger")
+TIPS = ("💡 Tip", "Tip: For seamless")
+
+
+class _NoTips(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().lstrip().startswith(TIPS)
+
+
+def quiet_third_party(debug: bool) -> None:
+    """What other packages print for their own developers, silenced: deprecation notices
+    (``DeprecationWarning``, ``PendingDeprecationWarning``, ``FutureWarning``, e.g. the
+    ``isinstance(treespec, LeafSpec) is deprecated`` that Lightning triggers in torch at every
+    validation) and Lightning's tips. A user of ``recur`` can do nothing about them; the toolkit's own
+    warnings, deprecations included (a renamed layer option), still show. ``recur --debug`` shows
+    everything (each warning once per place); ``python -W`` or ``PYTHONWARNINGS`` choose for themselves.
+    """
+    if debug:
+        warnings.simplefilter("default")
+        return
+    if not sys.warnoptions:
+        for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+            warnings.filterwarnings("ignore", category=category, module=f"(?!{OURS})")
+            warnings.filterwarnings("default", category=category, module=OURS)
+    tips = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _NoTips) for f in tips.filters):
+        tips.addFilter(_NoTips())
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="recur",
         description="recur: speech and language models built on long-memory recurrent networks.",
     )
@@ -106,6 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     debug = args.debug or bool(os.environ.get("RECUR_DEBUG"))
+    quiet_third_party(debug)
     if args.threads is not None and args.threads < 1:
         print(f"recur: error: --threads {args.threads}: give at least 1 (or leave it out)", file=sys.stderr)
         return 2
@@ -118,10 +175,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and closed early: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         if debug:
             traceback.print_exc()
-        print(f"recur {args.command}: interrupted", file=sys.stderr)
+        # an interrupt the command handled says what it saved and how to go on (recur fit: how to resume)
+        detail = f"; {err}" if str(err) else ""
+        print(f"recur {args.command}: interrupted{detail}", file=sys.stderr)
         return 130
     except Exception as err:
         line = _user_error_line(err)

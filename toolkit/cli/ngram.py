@@ -14,7 +14,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "texts", nargs="+", help="text files, one sentence per line, or manifests (.jsonl: their transcripts)"
     )
     parser.add_argument("--out", required=True, help="output .arpa file")
-    parser.add_argument("--order", type=int, default=3, help="n-gram order (default 3)")
+    parser.add_argument("--order", type=int, default=3, help="n-gram order")
     parser.add_argument("--lowercase", action="store_true", help="lowercase the text first")
     parser.add_argument(
         "--remove-punct", action="store_true",
@@ -22,7 +22,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument(
         "--smoothing", choices=("absolute", "kn"), default="absolute",
-        help="interpolated absolute discounting (default) or interpolated Kneser-Ney",
+        help="interpolated absolute discounting or interpolated Kneser-Ney",
     )  # fmt: skip
     parser.add_argument(
         "--eval", nargs="+", default=[], metavar="TEXT",

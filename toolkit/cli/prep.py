@@ -28,7 +28,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         else:
             p.set_defaults(download=False)
         p.add_argument("--max-duration", type=float, default=60.0,
-                       help="skip recordings longer than this many seconds (default 60)")
+                       help="skip recordings longer than this many seconds")
         module.configure(p)
 
 

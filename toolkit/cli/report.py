@@ -38,7 +38,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "that reruns it, hardware, wall time and steps",
     )
     parser.add_argument(
-        "--out", help="with --reproduction: the markdown file to write (default EXP_DIR/REPRODUCTION.md)"
+        "--out", help="with --reproduction: the markdown file to write (default: EXP_DIR/REPRODUCTION.md)"
     )
     parser.add_argument("--quiet", action="store_true", help="do not print the table")
 

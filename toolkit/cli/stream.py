@@ -40,22 +40,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
         required=True,
         help="experiment folder (exp/<corpus>/<model>), a .ckpt file, or an export folder (recur export)",
     )
-    parser.add_argument("--chunk-ms", type=float, default=160.0, help="audio per chunk in milliseconds (default 160)")
+    parser.add_argument("--chunk-ms", type=float, default=160.0, help="audio per chunk in milliseconds")
     parser.add_argument("--realtime", action="store_true", help="feed the audio at real time (one chunk per chunk)")
     parser.add_argument(
         "--streams",
         type=int,
         default=1,
-        help="inputs recognised at once, their chunks batched through the encoder each round (default 1)",
+        help="inputs recognised at once, their chunks batched through the encoder each round",
     )
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     add_search_options(parser)
     parser.add_argument(
         "--beam-history",
         type=int,
         default=400,
         help="decoder frames the beam search keeps before committing its best path (memory per stream; "
-        "0 keeps the whole utterance) (default 400)",
+        "0 keeps the whole utterance)",
     )
     parser.add_argument("--ref", help="reference transcripts by id (TSV 'id<TAB>text' or Kaldi 'text')")
     parser.add_argument("--out", help="write 'id<TAB>transcript' lines here instead of stdout")

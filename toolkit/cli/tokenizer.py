@@ -11,7 +11,12 @@ HELP = "train a char/word/bpe/unigram/byte tokenizer from manifests (.jsonl) or 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", help="training manifests (.jsonl: their 'text') or plain text files")
     parser.add_argument("--out", required=True, help="folder to save the tokenizer in (tokenizer.json)")
-    parser.add_argument("--kind", default="char", choices=["char", "word", "bpe", "unigram", "byte"])
+    parser.add_argument(
+        "--kind",
+        default="char",
+        choices=["char", "word", "bpe", "unigram", "byte"],
+        help="characters, whole words, sentencepiece BPE or unigram pieces, or UTF-8 bytes",
+    )
     parser.add_argument("--vocab-size", type=int, help="cap (char/word) or target size (bpe/unigram)")
     parser.add_argument("--min-count", type=int, default=1, help="char/word: keep symbols seen this often")
     parser.add_argument("--lowercase", action="store_true", help="lowercase text before tokenising")

@@ -179,7 +179,8 @@ def compute_cmvn(
 
     ds = SpeechDataset(entries, None, fbank)
     loader = DataLoader(ds, batch_size=None, num_workers=num_workers)
-    feats = (it["feats"] for it in tqdm(loader, desc="cmvn", unit="utt", disable=not progress) if it is not None)
+    bar = tqdm(loader, desc="cmvn", unit="utt", disable=None if progress else True)  # None: only on a terminal
+    feats = (it["feats"] for it in bar if it is not None)
     stats = GlobalCMVN.from_features(feats)
     if path is not None:
         stats.save(path, {"sampling_rate": ds.fbank.sampling_rate, "num_mel_bins": ds.fbank.num_mel_bins})

@@ -82,7 +82,9 @@ class CachedSpeechDataset(Dataset):
                 view = SpeechDataset(base.entries, base.tokenizer, base.fbank, base.cmvn, base.specaugment,
                                      speed_factors=None if f is None else (f,))  # fmt: skip
                 label = desc if f is None else f"{desc} (speed {f:g})"
-                copies.append([view[i] for i in tqdm(range(len(view)), desc=label, unit="utt", mininterval=2.0)])
+                # disable=None: the bar is drawn only on a terminal, never into a training log
+                bar = tqdm(range(len(view)), desc=label, unit="utt", mininterval=2.0, disable=None)
+                copies.append([view[i] for i in bar])
         finally:
             torch.set_num_threads(threads)
         keep = [i for i in range(len(base)) if all(c[i] is not None for c in copies)]

@@ -134,7 +134,8 @@ def transcribe(
         results.extend(Result(u.id, t.strip(), u.ref, s) for (u, _, s), t in zip(pending, texts, strict=True))
         pending.clear()
 
-    for utt in tqdm(utterances, desc="decode", unit="utt", disable=not progress, file=sys.stderr):
+    # disable=None: tqdm draws only on a terminal, never into a log
+    for utt in tqdm(utterances, desc="decode", unit="utt", disable=None if progress else True, file=sys.stderr):
         try:
             wave, sr = _waveform(utt, fbank.sampling_rate)
         except BadAudio as err:

@@ -58,10 +58,13 @@ def decode_export_folder(args: argparse.Namespace) -> int:
         print(f"recur decode: skipped {reason}", file=sys.stderr)
 
     results, audio_s, elapsed = transcribe_files(rec, utts, decoder, args.blank_penalty, report)
+    refs = {u.id: rec.tokens.normalize(u.ref) for u in utts if u.ref is not None}
     lines = "".join(f"{r.id}\t{r.text}\n" for r in results)
+    # as recur decode with a checkpoint: a recorded set's transcripts are in its recogs.txt, not printed
+    printed = not args.out and not (args.set_name and refs)
     if args.out:
         write_text(args.out, lines)
-    else:
+    elif printed:
         sys.stdout.write(lines)
     rtf = elapsed / audio_s if audio_s else 0.0
     print(
@@ -69,7 +72,6 @@ def decode_export_folder(args: argparse.Namespace) -> int:
         f"real-time factor {rtf:.3f}",
         file=sys.stderr,
     )
-    refs = {u.id: rec.tokens.normalize(u.ref) for u in utts if u.ref is not None}
     if args.set_name and not refs:
         print(
             f"recur decode: warning: --set {args.set_name}: nothing decoded has a reference, so nothing is scored "
@@ -93,7 +95,8 @@ def decode_export_folder(args: argparse.Namespace) -> int:
 
             update_final(Path(args.exp_dir), {f"{tag}/wer": figures["wer"], f"{tag}/cer": figures["cer"],
                                               f"{tag}/rtf": rtf})  # fmt: skip
-        print(f"recur decode: {tag}: WER {100 * figures['wer']:.2f}%  CER {100 * figures['cer']:.2f}%  ({out_dir})")
+        where = f"{out_dir}" if printed or args.out else f"{out_dir}; transcripts in {out_dir / 'recogs.txt'}"
+        print(f"recur decode: {tag}: WER {100 * figures['wer']:.2f}%  CER {100 * figures['cer']:.2f}%  ({where})")
     return 0 if results or not (len(results) + len(skipped)) else 1
 
 

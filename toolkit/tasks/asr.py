@@ -39,9 +39,15 @@ class CTCTask(LightningModule):
         cmvn: global CMVN statistics (JSON from the stats stage); they become buffers of the model, so
             the checkpoint carries them (``None`` when loading: the weights hold them).
         feat_dim: fbank bins.
-        encoder, hidden_size, num_layers, bidirectional, dropout, encoder_opts: the encoder,
-            ``toolkit.nn.build(encoder, ...)``; ``param_budget`` picks the width for a given
-            encoder size (equal-size comparisons with LSTM).
+        encoder: the recurrent layer, by name: {layers} (``recur layers`` gives each one's
+            equation, paper and size); built with ``toolkit.nn.build``.
+        hidden_size: units per layer (and direction); ignored when ``param_budget`` is given.
+        num_layers: encoder depth.
+        bidirectional: each layer also reads the utterance backwards (then it cannot stream).
+        dropout: between encoder layers.
+        encoder_opts: the layer's own options (e.g. ``{"gamma": 2.0}`` for indrnn).
+        param_budget: the width that gives the encoder about this many parameters (equal-size
+            comparisons with LSTM).
         subsampling, subsampling_factor: ``"stack"`` / ``"conv"`` / ``"none"`` front end.
         specaugment: SpecAugment options (training only); ``None`` turns it off.
         optimizer, lr, weight_decay, warmup_steps, lr_milestones, lr_gamma: optimisation.
@@ -192,3 +198,8 @@ class CTCTask(LightningModule):
         return build_optimizer(
             self, h.optimizer, h.lr, h.weight_decay, h.lr_milestones, h.lr_gamma, h.warmup_steps
         )
+
+
+# the help of `recur fit` (read from this docstring) names the layers the registry holds
+if CTCTask.__doc__:  # None under python -OO
+    CTCTask.__doc__ = CTCTask.__doc__.replace("{layers}", ", ".join(rnn.available()))

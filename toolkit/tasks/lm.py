@@ -32,9 +32,12 @@ class LMTask(LightningModule):
     Args:
         tokenizer: folder of a saved tokenizer (word, char, bpe, ...), or the tokenizer itself (as
             ``toolkit.load`` passes it); stored inside the checkpoint.
-        encoder, hidden_size, num_layers, encoder_opts, param_budget: the encoder,
-            ``toolkit.nn.build(encoder, embed_size, hidden_size, num_layers, **encoder_opts)``;
-            ``param_budget`` picks the width for a given encoder size.
+        encoder: the recurrent layer, by name: {layers} (``recur layers`` gives each one's
+            equation, paper and size); built with ``toolkit.nn.build``.
+        hidden_size: units per layer; ignored when ``param_budget`` is given.
+        num_layers: encoder depth.
+        encoder_opts: the layer's own options (e.g. ``{"gamma": 2.0}`` for indrnn).
+        param_budget: the width that gives the encoder about this many parameters.
         embed_size: embedding width (default: hidden_size); the output layer is tied to the
             embedding when ``tie_weights`` (a linear projection bridges differing widths).
         dropout: between encoder layers; emb_dropout: whole words (Gal & Ghahramani 2016);
@@ -200,3 +203,8 @@ class LMTask(LightningModule):
         return build_optimizer(
             self, h.optimizer, h.lr, h.weight_decay, h.lr_milestones, h.lr_gamma, h.warmup_steps
         )
+
+
+# the help of `recur fit` (read from this docstring) names the layers the registry holds
+if LMTask.__doc__:  # None under python -OO
+    LMTask.__doc__ = LMTask.__doc__.replace("{layers}", ", ".join(rnn.available()))

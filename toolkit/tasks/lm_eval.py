@@ -76,7 +76,8 @@ def score_text(
     state = None
     total = torch.zeros((), dtype=torch.float64)
     steps = range(0, stream.shape[1] - 1, bptt)
-    for start in tqdm(steps, desc="lm eval", unit="window", disable=not progress):
+    # disable=None: tqdm draws only on a terminal, never into a log
+    for start in tqdm(steps, desc="lm eval", unit="window", disable=None if progress else True):
         x = stream[:, start : start + bptt]
         y = stream[:, start + 1 : start + 1 + x.shape[1]]
         x = x[:, : y.shape[1]]

@@ -36,7 +36,8 @@ class SeqTask(LightningModule):
         input_size: features per step (2 for the adding problem, 1 for pixel MNIST).
         num_outputs: classes (``loss="ce"``) or regression targets (``loss="mse"``).
         loss: ``"mse"`` (regression; logs val/mse) or ``"ce"`` (classification; logs val/acc, val/err).
-        encoder: a layer name from ``toolkit.nn.available()``.
+        encoder: the recurrent layer, by name: {layers} (``recur layers`` gives each one's
+            equation, paper and size); built with ``toolkit.nn.build``.
         hidden_size: encoder width; ignored when ``param_budget`` is given.
         num_layers: encoder depth.
         encoder_opts: layer-specific options (e.g. ``{"gamma": 2.0, "max_len": 1000}`` for indrnn).
@@ -151,3 +152,8 @@ class SeqTask(LightningModule):
     def configure_optimizers(self) -> dict:
         h = self.hparams
         return build_optimizer(self, h.optimizer, h.lr, h.weight_decay, h.lr_milestones, h.lr_gamma)
+
+
+# the help of `recur fit` (read from this docstring) names the layers the registry holds
+if SeqTask.__doc__:  # None under python -OO
+    SeqTask.__doc__ = SeqTask.__doc__.replace("{layers}", ", ".join(rnn.available()))

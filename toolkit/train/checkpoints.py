@@ -60,6 +60,15 @@ class BestAndLast(ModelCheckpoint):
         if self._last_written_at != trainer.global_step and trainer.global_step > 0:
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
+    def write_last(self, trainer: Trainer) -> str | None:
+        """Write ``last.ckpt`` now (unless it was written at this step already), e.g. when training is
+        stopped between validations; returns its path."""
+        if self.dirpath is None:
+            return None
+        if self._last_written_at != trainer.global_step:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        return self.last_path
+
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         super().on_validation_end(trainer, pl_module)
         self._refresh_last(trainer)

@@ -9,8 +9,13 @@ and the experiment folder ``exp_dir``. ``fit`` then
    refuses to "resume" when there is nothing to resume: never a silent restart from scratch);
 2. saves the resolved config to ``<exp_dir>/config.yaml``;
 3. trains, keeping ``checkpoints/last.ckpt`` and ``checkpoints/best.ckpt``, a CSV log per
-   session in ``logs/version_<n>/`` and ``metrics.json`` (see :mod:`toolkit.train.metrics_file`);
+   session in ``logs/version_<n>/`` and ``metrics.json`` (see :mod:`toolkit.train.metrics_file`),
+   printing one line per validation (a progress bar only on a terminal: :mod:`toolkit.train.progress`);
 4. evaluates the best checkpoint on the test set, if the datamodule has one.
+
+Ctrl-C while training stops at the end of the running step with ``last.ckpt`` saved and raises
+:class:`~toolkit.train.interrupt.TrainingInterrupted` (a ``KeyboardInterrupt``) whose message says how to
+resume (:mod:`toolkit.train.interrupt`).
 """
 
 from __future__ import annotations
@@ -18,9 +23,10 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
-import logging
 import os
 import re
+import signal
+import threading
 import warnings
 from argparse import ArgumentError
 from collections.abc import Sequence
@@ -28,6 +34,7 @@ from pathlib import Path
 
 import torch
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
+from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger
 
@@ -36,17 +43,9 @@ from toolkit.errors import ConfigError, UserError
 
 from .checkpoints import BestAndLast
 from .data_dir import expand_data_dir
+from .interrupt import StopOnInterrupt, TrainingInterrupted, TrainingStopped
 from .metrics_file import MetricsFile
-
-
-class _NoTips(logging.Filter):
-    """Drops Lightning's advertising line ("Tip: ... try installing litlogger") from `recur fit`'s output."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "Tip: For seamless cloud logging" not in record.getMessage()
-
-
-logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NoTips())
+from .progress import ValidationLines, interactive
 
 
 class _SaveConfig(SaveConfigCallback):
@@ -94,9 +93,16 @@ class FitCLI(LightningCLI):
         parser.link_arguments("exp_dir", "trainer.default_root_dir")
 
     def instantiate_trainer(self, **kwargs) -> Trainer:
-        _check_trainer(self._get(self.config_init, "trainer", default={}))
-        if self._get(self.config_init, "trainer", default={}).get("logger") in (None, True):
+        trainer = self._get(self.config_init, "trainer", default={})
+        _check_trainer(trainer)
+        if trainer.get("logger") in (None, True):
             kwargs["logger"] = CSVLogger(self._get(self.config_init, "exp_dir"), name="logs")
+        # a progress bar written into a log is one redraw after another: outside a terminal there is
+        # none, whatever enable_progress_bar says (ValidationLines prints a line per validation instead);
+        # a progress-bar callback named in the config is kept as given
+        callbacks = trainer.get("callbacks") or []
+        if not interactive() and not any(isinstance(c, ProgressBar) for c in callbacks):
+            kwargs["enable_progress_bar"] = False
         return super().instantiate_trainer(**kwargs)
 
 
@@ -218,6 +224,9 @@ def fit(args: Sequence[str] | None = None) -> dict | None:
     # LightningCLI warns when args are given while sys.argv holds others; `recur fit` hands it exactly
     # the words after "fit", so the warning would only be noise.
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
+    # fit refuses to start over an existing run (_resume_path), so a non-empty checkpoint folder is always
+    # a resumed run's, never a clash
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
     if args is not None:
         _check_config_files(args)
         args = expand_data_dir(args)
@@ -234,15 +243,47 @@ def fit(args: Sequence[str] | None = None) -> dict | None:
     # on slowly (a 5x slower adding-problem step at T = 1000: docs/benchmarks.md); zero them while training,
     # and give the process back its default afterwards (fit is also called from Python)
     torch.set_flush_denormal(True)
+    sigint = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
     try:
         cli.trainer.fit(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt)
         if config.test and _has_test(cli.datamodule):
             best = cli.trainer.checkpoint_callback.best_model_path if cli.trainer.checkpoint_callback else ""
-            cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=best or None)
+            # verbose=False: the figures are one line (ValidationLines), not Lightning's table
+            cli.trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=best or None, verbose=False)
+    except TrainingStopped as stop:
+        if not cli.trainer.is_global_zero:  # the other processes of a DDP run: rank 0 says it for all
+            raise SystemExit(130) from None
+        raise TrainingInterrupted(_resume_hint(exp_dir, stop.path, stop.step)) from None
+    except SystemExit as err:
+        # Lightning's answer to a KeyboardInterrupt (a second Ctrl-C, or one before training started)
+        if not isinstance(err.__context__, KeyboardInterrupt):
+            raise
+        raise TrainingInterrupted(_resume_hint(exp_dir, _last_on_disk(exp_dir))) from None
+    except Exception as err:
+        # Ctrl-C reaches the data loader's worker processes too, which then die: the loader's error is
+        # the interruption's doing, not a bug
+        if not any(isinstance(c, StopOnInterrupt) and c.requested for c in cli.trainer.callbacks):
+            raise
+        raise TrainingInterrupted(_resume_hint(exp_dir, _last_on_disk(exp_dir))) from err
     finally:
         torch.set_flush_denormal(False)
+        if sigint is not None:  # Lightning leaves Ctrl-C ignored after handling one
+            signal.signal(signal.SIGINT, sigint)
     callback = next(c for c in cli.trainer.callbacks if isinstance(c, MetricsFile))
     return callback.summary(cli.trainer, cli.model)
+
+
+def _last_on_disk(exp_dir: Path) -> str | None:
+    last = exp_dir / "checkpoints" / "last.ckpt"
+    return str(last) if last.is_file() else None
+
+
+def _resume_hint(exp_dir: Path, last: str | None, step: int | None = None) -> str:
+    """Where an interrupted run stands and the command that resumes it."""
+    if last is None:  # interrupted before the first checkpoint (config.yaml may not be written yet)
+        return "nothing was saved to resume from: the same command starts the run again"
+    at = f" at step {step}" if step is not None else ""
+    return f"saved {last}{at}; resume with: recur fit --config {exp_dir / 'config.yaml'} --ckpt_path last"
 
 
 def _check_optimizer(model: LightningModule) -> None:
@@ -267,7 +308,7 @@ def _build_cli(args: Sequence[str] | None) -> FitCLI:
         args=list(args) if args is not None else None,
         save_config_callback=_SaveConfig,
         save_config_kwargs={"overwrite": True, "save_to_log_dir": False},
-        trainer_defaults={"callbacks": [MetricsFile()]},
+        trainer_defaults={"callbacks": [MetricsFile(), ValidationLines(), StopOnInterrupt()]},
         seed_everything_default=0,
         auto_configure_optimizers=False,
         parser_kwargs={

@@ -92,7 +92,7 @@ class MetricsFile(Callback):
 
     # --- state carried in checkpoints -------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"history": self.history, "wall_s": self._elapsed(), "batch_s": self.batch_s, "items": self.items}
+        return {"history": self.history, "wall_s": self.elapsed(), "batch_s": self.batch_s, "items": self.items}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         # Lightning also restores callback state when *testing* from a checkpoint (best.ckpt): that
@@ -108,7 +108,8 @@ class MetricsFile(Callback):
             self.items = int(state.get("items", 0))
 
     # --- clocks ------------------------------------------------------------------------------
-    def _elapsed(self) -> float:
+    def elapsed(self) -> float:
+        """Seconds of training so far, earlier sessions of a resumed run included."""
         return self.wall_s + (time.perf_counter() - self._t0 if self._t0 is not None else 0.0)
 
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -131,7 +132,7 @@ class MetricsFile(Callback):
         self.items += items * trainer.world_size
 
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self.wall_s = self._elapsed()
+        self.wall_s = self.elapsed()
         self._t0 = None
         self._finished = True
         self.write(trainer, pl_module)
@@ -140,7 +141,7 @@ class MetricsFile(Callback):
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.sanity_checking or trainer.state.fn != "fit":
             return
-        entry = {"step": trainer.global_step, "epoch": trainer.current_epoch, "wall_s": round(self._elapsed(), 3)}
+        entry = {"step": trainer.global_step, "epoch": trainer.current_epoch, "wall_s": round(self.elapsed(), 3)}
         entry.update(_figures(trainer.callback_metrics, "val/"))
         # a validation run repeated at the same step (e.g. right after a resume) replaces, never duplicates
         self.history = [h for h in self.history if h["step"] != entry["step"]] + [entry]
@@ -161,7 +162,7 @@ class MetricsFile(Callback):
         params = sum(p.numel() for p in pl_module.parameters())
         trainable = sum(p.numel() for p in pl_module.parameters() if p.requires_grad)
         encoder = getattr(pl_module, "encoder", None)
-        wall = self._elapsed()
+        wall = self.elapsed()
         train = {
             "steps": trainer.global_step,
             "epochs": trainer.current_epoch,
