@@ -232,6 +232,25 @@ def test_failure_is_one_line_with_cause_and_log(tmp_path, capsys):
     assert "working" in Path(log).read_text()
 
 
+def test_failure_that_suggests_an_option_says_how_to_use_it(tmp_path, capsys):
+    """A stage's error that suggests an option (`or use --download`) recur run cannot pass says to run the
+    stage by hand with it, or which of the stage's values --set changes."""
+    (tmp_path / "prep.py").write_text(
+        "import sys\nsys.exit('recur prep: error: corpus not found at ' + sys.argv[2] + ': or use --download')\n"
+    )
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        f"# test\nname: t\nexp: {tmp_path}/exp\nvars: {{src: /nope}}\n"
+        f"stages: [{{name: prep, run: '{PY} {tmp_path}/prep.py --src {{src}}'}}]\n"
+    )
+    assert main(["run", str(recipe)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "corpus not found at /nope: or use --download [--download: not an option of recur run" in err[0]
+    assert f"run the stage by hand: {PY} {tmp_path}/prep.py --src /nope --download;" in err[0]
+    assert "change its values with --set (src)]" in err[0]
+
+
 @pytest.mark.parametrize(
     ("text", "match"),
     [

@@ -37,12 +37,13 @@ from pathlib import Path
 
 from toolkit.errors import UserError
 
-from .spec import Recipe, Stage, expand
+from .spec import Recipe, Stage, expand, references
 
 # files named on a stage's command line with these suffixes are configs: their content is part of the
 # stamp (other paths on the command line are often the stage's own outputs)
 CONFIG_SUFFIXES = {".yaml", ".yml", ".cfg", ".conf", ".toml", ".ini", ".json"}
 OUTPUT_FLAGS = {"--out", "--output", "-o"}
+_OPTION = re.compile(r"(?<![\w-])--[a-zA-Z][\w-]*")
 _CAUSE = re.compile(r"(error|exception|failed|killed|not found|no such)", re.IGNORECASE)
 
 
@@ -514,7 +515,22 @@ class RecipeRunner:
                 _stop(proc)
                 raise
         if code != 0:
-            raise StageFailed(job.label, code, _cause(tail, code), log)
+            raise StageFailed(job.label, code, self._advice(job, argv, _cause(tail, code)), log)
+
+    def _advice(self, job: Job, argv: list[str], cause: str) -> str:
+        """``cause``, and when it suggests options the recipe's command does not pass (``use --download``),
+        how to act on them: `recur run` cannot pass them, so the stage is run by hand, or a value it does
+        take is changed with --set."""
+        given = {word.split("=")[0] for word in argv if word.startswith("--")}
+        foreign = sorted({opt for opt in _OPTION.findall(cause) if opt not in given})
+        if not foreign:
+            return cause
+        names = sorted(references(job.stage.run) & set(self.recipe.vars))
+        values = f"; or change its values with --set ({', '.join(names)})" if names else ""
+        return (
+            f"{cause} [{' '.join(foreign)}: not an option of recur run; run the stage by hand: "
+            f"{shlex.join([*argv, *foreign])}{values}]"
+        )
 
 
 def _stop(proc: subprocess.Popen, grace: float = 30.0) -> None:
