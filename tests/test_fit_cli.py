@@ -5,35 +5,11 @@ import json
 import pytest
 import torch
 import yaml
+from fit_fixtures import TINY_ADDING, one_thread  # noqa: F401 (autouse)
 
 from toolkit.cli.main import main
 
-CONFIG = {
-    "model": {
-        "class_path": "toolkit.tasks.seq.SeqTask",
-        "init_args": {
-            "input_size": 2, "num_outputs": 1, "loss": "mse", "encoder": "indrnn", "hidden_size": 8,
-            "num_layers": 2, "encoder_opts": {"gamma": 2.0, "max_len": 12}, "lr": 0.01,
-        },
-    },
-    "data": {
-        "class_path": "toolkit.seqdata.adding.AddingData",
-        "init_args": {"seq_len": 12, "batch_size": 8, "train_size": 400, "val_size": 16, "test_size": 16},
-    },
-    "trainer": {
-        "accelerator": "cpu", "max_steps": 12, "val_check_interval": 4, "check_val_every_n_epoch": None,
-        "enable_progress_bar": False, "enable_model_summary": False, "log_every_n_steps": 2,
-    },
-}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # bit-exact comparisons between runs need a fixed reduction order
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+CONFIG = {**TINY_ADDING, "trainer": {**TINY_ADDING["trainer"], "enable_progress_bar": False}}
 
 
 def write_config(tmp_path, exp_dir):

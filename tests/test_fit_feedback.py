@@ -15,9 +15,9 @@ from pathlib import Path
 # Lightning's log handler keeps the stderr of whoever imports it first: imported here, at collection, not
 # inside a test whose captured stream a later test would find closed
 import lightning.pytorch  # noqa: F401
-import pytest
 import torch
 import yaml
+from fit_fixtures import TINY_ADDING, one_thread  # noqa: F401 (autouse)
 from lightning.pytorch import Callback
 
 from toolkit.cli.fit import summary_line
@@ -26,33 +26,7 @@ from toolkit.train.progress import figures_line, format_figure
 
 ROOT = Path(__file__).resolve().parents[1]
 
-CONFIG = {
-    "seed_everything": 0,
-    "model": {
-        "class_path": "toolkit.tasks.seq.SeqTask",
-        "init_args": {
-            "input_size": 2, "num_outputs": 1, "loss": "mse", "encoder": "indrnn", "hidden_size": 8,
-            "num_layers": 2, "encoder_opts": {"gamma": 2.0, "max_len": 12}, "lr": 0.01,
-        },
-    },
-    "data": {
-        "class_path": "toolkit.seqdata.adding.AddingData",
-        "init_args": {"seq_len": 12, "batch_size": 8, "train_size": 400, "val_size": 16, "test_size": 16},
-    },
-    "trainer": {
-        "accelerator": "cpu", "max_steps": 12, "val_check_interval": 4, "check_val_every_n_epoch": None,
-        "enable_model_summary": False, "log_every_n_steps": 2,
-    },
-}  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # bit-exact comparisons between runs need a fixed reduction order
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+CONFIG = {"seed_everything": 0, **TINY_ADDING}
 
 
 def write_config(tmp_path: Path, name: str) -> Path:
