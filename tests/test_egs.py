@@ -44,3 +44,17 @@ def test_train_lm_then_score_text(tmp_path):
     out = run("score_text.py", str(ckpt), "the cat sat", "sat cat the")
     lines = out.splitlines()
     assert len(lines) == 3 and all("bits" in line for line in lines[:2]) and "perplexity" in lines[2]
+
+
+def test_stream_export_check(tmp_path, asr_corpus, asr_config):
+    fit(["--config", str(asr_config(tmp_path, "res_indrnn", max_steps=2))])
+    script, check = EGS / "stream_export_check.sh", tmp_path / "check"
+    args = [str(tmp_path / "exp/res_indrnn"), str(tmp_path / "test.jsonl"), str(check)]
+    out = subprocess.run(["bash", str(script), *args, "--beam", "4"], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert out.stdout.splitlines()[-1] == "6 of 6 identical"
+    decoded = (check / "decode.txt").read_text().splitlines()
+    assert len(decoded) == len((tmp_path / "test.jsonl").read_text().splitlines())
+    assert (check / "export/model.onnx").is_file()
+    bad = subprocess.run(["bash", str(script)], capture_output=True, text=True)
+    assert bad.returncode == 2 and "usage:" in bad.stderr
