@@ -70,7 +70,12 @@ class MaskedBatchNorm(nn.Module):
             if self.mode == "renorm":
                 x_hat = x_hat * r + d
         else:
-            x_hat = (xf - self.running_mean) * torch.rsqrt(self.running_var + self.eps)
+            # evaluation folds the statistics and the affine map into one scale and shift: one pass over
+            # x instead of four (a streaming server's rounds spent a tenth of their time here)
+            scale = torch.rsqrt(self.running_var + self.eps) * self.weight
+            shift = self.bias - self.running_mean * scale
+            y = torch.addcmul(shift.to(xf.dtype), xf, scale.to(xf.dtype))
+            return y.to(x.dtype) if not torch.is_autocast_enabled(x.device.type) else y
         y = x_hat * self.weight + self.bias
         return y.to(x.dtype) if not torch.is_autocast_enabled(x.device.type) else y
 
