@@ -122,6 +122,7 @@ class SigintAt(Callback):
 
 def test_ctrl_c_saves_last_between_validations_and_the_resume_is_exact(tmp_path, capfd):
     # capfd: the notice is written straight to file descriptor 2 (from the signal handler)
+    before = signal.getsignal(signal.SIGINT)  # SIG_IGN, not Python's handler, in a job started with `&`
     straight = write_config(tmp_path, "straight")
     assert main(["fit", "--config", str(straight), "--trainer.max_steps", "20"]) == 0
     cut = yaml.safe_load(write_config(tmp_path, "cut").read_text())
@@ -138,7 +139,7 @@ def test_ctrl_c_saves_last_between_validations_and_the_resume_is_exact(tmp_path,
     )
     assert torch.load(exp / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 6
     # Ctrl-C works as before once fit is over
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before
     # the command it printed resumes the run (the saved config still names SigintAt, which fires at step
     # 6 only) and it ends as the uninterrupted run did
     assert main(["fit", "--config", str(exp / "config.yaml"), "--ckpt_path", "last"]) == 0
