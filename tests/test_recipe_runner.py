@@ -453,6 +453,8 @@ def test_recur_run_interrupted_during_training_resumes_on_the_rerun(tmp_path, si
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,
+        # as from a terminal: a job started with `&` inherits SIGINT ignored, and Python then keeps it so
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 60
     while not (tmp_path / "waiting").exists() and time.time() < deadline and proc.poll() is None:
