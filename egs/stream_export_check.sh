@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks that a unidirectional model gives the same transcripts every way it can be run: `recur decode`
 # (offline), `recur stream` at 10, 37, 160 and 1000 ms chunks, and its export folder (`recur export`)
-# through `python -m toolkit.deploy` in a Python where importing torch fails and through `recur stream`.
+# through `python -m toolkit.deploy` (whole files and 160 ms chunks) in a Python where importing torch
+# fails, and through `recur stream`.
 #
 #   bash egs/stream_export_check.sh MODEL MANIFEST OUT [DECODING OPTIONS...]
 #
@@ -53,8 +54,11 @@ sys.meta_path.insert(0, _NoTorch())
 PY
 PYTHONPATH="$blocker${PYTHONPATH:+:$PYTHONPATH}" python -m toolkit.deploy "$out/export" "$manifest" \
   "${deploy_opts[@]}" > "$out/deploy.txt"
-rm -rf "$blocker"
 compare "python -m toolkit.deploy (no torch), offline" "$out/deploy.txt"
+PYTHONPATH="$blocker${PYTHONPATH:+:$PYTHONPATH}" python -m toolkit.deploy "$out/export" "$manifest" \
+  --chunk-ms 160 "${deploy_opts[@]}" > "$out/deploy_stream160.txt"
+compare "python -m toolkit.deploy --chunk-ms 160 (no torch), streaming" "$out/deploy_stream160.txt"
+rm -rf "$blocker"
 recur --threads 1 stream --model "$out/export" "$manifest" --chunk-ms 160 "${decoding[@]}" --out "$out/export_stream160.txt"
 compare "recur stream --model EXPORT, 160 ms chunks (onnxruntime)" "$out/export_stream160.txt"
 echo "$same of $total identical"

@@ -196,6 +196,13 @@ def test_command_line_runtime_without_torch(folder, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == f"a\t{expected['greedy']}\n"
     assert "1 decoded, 0 skipped" in proc.stderr
+    # streamed in 7 ms chunks through the same runtime: the offline line
+    args = ["-m", "toolkit.deploy", str(root / "model"), str(root / "a.wav"), "--chunk-ms", "7"]
+    proc = run_without_torch(tmp_path, args=args)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"a\t{expected['greedy']}\n"
+    proc = run_without_torch(tmp_path, args=[*args[:-1], "-5"])
+    assert proc.returncode == 2 and "--chunk-ms -5" in proc.stderr
     proc = run_without_torch(tmp_path, args=["-m", "toolkit.deploy", str(tmp_path), str(root / "a.wav")])
     assert proc.returncode == 2 and "not an export folder" in proc.stderr
 

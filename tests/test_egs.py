@@ -52,7 +52,7 @@ def test_stream_export_check(tmp_path, asr_corpus, asr_config):
     args = [str(tmp_path / "exp/res_indrnn"), str(tmp_path / "test.jsonl"), str(check)]
     out = subprocess.run(["bash", str(script), *args, "--beam", "4"], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-    assert out.stdout.splitlines()[-1] == "6 of 6 identical"
+    assert out.stdout.splitlines()[-1] == "7 of 7 identical"
     decoded = (check / "decode.txt").read_text().splitlines()
     assert len(decoded) == len((tmp_path / "test.jsonl").read_text().splitlines())
     assert (check / "export/model.onnx").is_file()

@@ -21,6 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--word-score", type=float, default=0.0, help="word insertion score (default 0)")
     parser.add_argument("--blank-penalty", type=float, default=0.0, help="subtracted from the blank's log-prob")
     parser.add_argument("--threads", type=int, default=1, help="onnxruntime threads (default 1)")
+    parser.add_argument("--chunk-ms", type=float, default=0.0,
+                        help="stream each file in chunks of this many ms (a unidirectional model's export); "
+                             "default 0: whole files")  # fmt: skip
     args = parser.parse_args(argv)
     try:
         from . import BeamOptions, Recognizer, expand_inputs, transcribe_files
@@ -34,8 +37,10 @@ def main(argv: list[str] | None = None) -> int:
             skipped.append(utt.id)
             print(f"decode: skipped {reason}", file=sys.stderr)
 
+        if args.chunk_ms < 0:
+            raise UserError(f"--chunk-ms {args.chunk_ms:g}: give a positive chunk length in ms, or 0 for whole files")
         results, audio_s, elapsed = transcribe_files(rec, expand_inputs(args.inputs), decoder, args.blank_penalty,
-                                                     report)  # fmt: skip
+                                                     report, args.chunk_ms)  # fmt: skip
     except UserError as err:
         print(f"decode: error: {err}", file=sys.stderr)
         return 2

@@ -85,9 +85,12 @@ def expand_inputs(inputs: Sequence[str | os.PathLike]) -> list[Utterance]:
 
 
 def transcribe_files(recognizer, utterances: Sequence[Utterance], decoder=None, blank_penalty: float = 0.0,
-                     on_error: Callable[[Utterance, str], None] | None = None) -> tuple[list[Result], float, float]:
+                     on_error: Callable[[Utterance, str], None] | None = None,
+                     chunk_ms: float = 0.0) -> tuple[list[Result], float, float]:
     """Decode each utterance (one at a time); unreadable or empty audio is reported through ``on_error``
-    and skipped. Returns the results, the seconds of audio and the seconds it took."""
+    and skipped. ``chunk_ms`` > 0 feeds each file to a :class:`~toolkit.deploy.model.Stream` in chunks of
+    that many milliseconds (a streaming model only) instead of decoding it whole; the transcripts are the
+    same. Returns the results, the seconds of audio and the seconds it took."""
     results: list[Result] = []
     audio_s = 0.0
     started = time.perf_counter()
@@ -105,6 +108,13 @@ def transcribe_files(recognizer, utterances: Sequence[Utterance], decoder=None, 
             continue
         seconds = wave.shape[0] / sr
         audio_s += seconds
-        text = recognizer.text(recognizer.log_probs(feats), decoder, blank_penalty)
+        if chunk_ms > 0:
+            stream = recognizer.stream(decoder, blank_penalty)
+            size = max(1, round(sr * chunk_ms / 1000))
+            for start in range(0, wave.shape[0], size):
+                stream.accept(wave[start : start + size])
+            text = stream.finish()
+        else:
+            text = recognizer.text(recognizer.log_probs(feats), decoder, blank_penalty)
         results.append(Result(utt.id, text, utt.ref, seconds))
     return results, audio_s, time.perf_counter() - started
