@@ -52,11 +52,10 @@ class _NoTorch:
 
 sys.meta_path.insert(0, _NoTorch())
 PY
-PYTHONPATH="$blocker${PYTHONPATH:+:$PYTHONPATH}" python -m toolkit.deploy "$out/export" "$manifest" \
-  "${deploy_opts[@]}" > "$out/deploy.txt"
+deploy() { PYTHONPATH="$blocker${PYTHONPATH:+:$PYTHONPATH}" python -m toolkit.deploy "$out/export" "$manifest" "$@"; }
+deploy "${deploy_opts[@]}" > "$out/deploy.txt"
 compare "python -m toolkit.deploy (no torch), offline" "$out/deploy.txt"
-PYTHONPATH="$blocker${PYTHONPATH:+:$PYTHONPATH}" python -m toolkit.deploy "$out/export" "$manifest" \
-  --chunk-ms 160 "${deploy_opts[@]}" > "$out/deploy_stream160.txt"
+deploy --chunk-ms 160 "${deploy_opts[@]}" > "$out/deploy_stream160.txt"
 compare "python -m toolkit.deploy --chunk-ms 160 (no torch), streaming" "$out/deploy_stream160.txt"
 rm -rf "$blocker"
 recur --threads 1 stream --model "$out/export" "$manifest" --chunk-ms 160 "${decoding[@]}" --out "$out/export_stream160.txt"

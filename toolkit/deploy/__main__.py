@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from . import BeamOptions, Recognizer, expand_inputs, transcribe_files
 
+        if args.chunk_ms < 0:
+            raise UserError(f"--chunk-ms {args.chunk_ms:g}: give a positive chunk length in ms, or 0 for whole files")
         rec = Recognizer(args.model, threads=args.threads)
         options = BeamOptions(args.beam, args.beam_tokens, args.lm_weight, args.word_score, args.blank_penalty)
         decoder = rec.decoder(options)
@@ -37,8 +39,6 @@ def main(argv: list[str] | None = None) -> int:
             skipped.append(utt.id)
             print(f"decode: skipped {reason}", file=sys.stderr)
 
-        if args.chunk_ms < 0:
-            raise UserError(f"--chunk-ms {args.chunk_ms:g}: give a positive chunk length in ms, or 0 for whole files")
         results, audio_s, elapsed = transcribe_files(rec, expand_inputs(args.inputs), decoder, args.blank_penalty,
                                                      report, args.chunk_ms)  # fmt: skip
     except UserError as err:

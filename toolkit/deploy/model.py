@@ -140,6 +140,10 @@ class Recognizer:
             return ""
         return self.text(self.log_probs(feats), decoder, blank_penalty)
 
+    def chunk_samples(self, chunk_ms: float) -> int:
+        """Samples in a chunk of ``chunk_ms`` milliseconds at the model's rate (at least one)."""
+        return max(1, round(self.sampling_rate * chunk_ms / 1000.0))
+
     def stream(self, decoder: BeamSearch | None = None, blank_penalty: float = 0.0) -> Stream:
         """A new stream (greedy, or incremental beam search with ``decoder``: one stream per decoder)."""
         return Stream(self, decoder, blank_penalty)

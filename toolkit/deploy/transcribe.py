@@ -101,8 +101,7 @@ def transcribe_files(recognizer, utterances: Sequence[Utterance], decoder=None, 
             if on_error:
                 on_error(utt, str(err))
             continue
-        feats = recognizer.fbank(wave)
-        if feats.shape[0] == 0:
+        if recognizer.fbank.num_frames(wave.shape[0]) == 0:
             if on_error:
                 on_error(utt, f"{utt.path}: empty or shorter than one 25 ms frame")
             continue
@@ -110,11 +109,11 @@ def transcribe_files(recognizer, utterances: Sequence[Utterance], decoder=None, 
         audio_s += seconds
         if chunk_ms > 0:
             stream = recognizer.stream(decoder, blank_penalty)
-            size = max(1, round(sr * chunk_ms / 1000))
+            size = recognizer.chunk_samples(chunk_ms)
             for start in range(0, wave.shape[0], size):
                 stream.accept(wave[start : start + size])
             text = stream.finish()
         else:
-            text = recognizer.text(recognizer.log_probs(feats), decoder, blank_penalty)
+            text = recognizer.text(recognizer.log_probs(recognizer.fbank(wave)), decoder, blank_penalty)
         results.append(Result(utt.id, text, utt.ref, seconds))
     return results, audio_s, time.perf_counter() - started

@@ -132,7 +132,7 @@ def stream_export_folder(args: argparse.Namespace) -> int:
     lexicon = args.lexicon
     if args.lm and not lexicon and Path(args.lm).suffix != ".bin":
         lexicon = _derived_lexicon(rec, args.lm)
-    size = max(1, int(round(rec.sampling_rate * args.chunk_ms / 1000)))
+    size = rec.chunk_samples(args.chunk_ms)
     lines, compute, audio_s, skipped = [], [], 0.0, 0
     for utt in expand_inputs(args.inputs):
         try:
