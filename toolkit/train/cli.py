@@ -92,6 +92,17 @@ class FitCLI(LightningCLI):
         parser.add_lightning_class_args(BestAndLast, "checkpoint")
         parser.link_arguments("exp_dir", "trainer.default_root_dir")
 
+    def before_instantiate_classes(self) -> None:
+        # jsonargparse (4.48) turns a null given to one key of a dict option of a class_path/init_args
+        # section (--model.init_args.encoder_opts.input_std null) into the string 'None'; no option of
+        # ours takes that string, so it is read back as the null the user wrote
+        for section in ("model", "data"):
+            init_args = self._get(self.config, section, default=None)
+            init_args = getattr(init_args, "init_args", None)
+            for value in vars(init_args).values() if init_args is not None else ():
+                if isinstance(value, dict):
+                    value.update({k: None for k, v in value.items() if v == "None"})
+
     def instantiate_trainer(self, **kwargs) -> Trainer:
         trainer = self._get(self.config_init, "trainer", default={})
         _check_trainer(trainer)
