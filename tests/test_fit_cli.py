@@ -77,6 +77,23 @@ def test_null_for_one_key_of_a_dict_option_is_none_not_a_string(tmp_path):
     assert opts == {"gamma": 2.0, "max_len": 12, "input_std": None}
 
 
+def test_resume_at_its_limit_tests_and_keeps_the_history(tmp_path):
+    # a run cut off by hand is tested by resuming it with max_steps = its step: no training, same record
+    exp = tmp_path / "cut"
+    cfg = write_config(tmp_path, exp)
+    assert fit("--config", cfg) == 0
+    before = json.loads((exp / "metrics.json").read_text())
+    (exp / "metrics.json").unlink()
+    assert fit("--config", cfg, "--trainer.max_steps", 12, "--ckpt_path", "last") == 0
+    after = json.loads((exp / "metrics.json").read_text())
+    assert after["history"] == before["history"]
+    # wall_s is the last checkpoint's (saved a moment before training ended): within that moment
+    assert after["train"]["wall_s"] == pytest.approx(before["train"]["wall_s"], abs=0.5)
+    for key in ("steps", "items", "batch_s", "finished"):
+        assert after["train"][key] == before["train"][key], key
+    assert after["final"] == before["final"] and after["best"]["step"] == before["best"]["step"]
+
+
 def test_resume_without_a_checkpoint_is_an_error_not_a_fresh_start(tmp_path, capsys):
     exp = tmp_path / "empty"
     assert fit("--config", write_config(tmp_path, exp), "--ckpt_path", "last") == 2

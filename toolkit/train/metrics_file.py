@@ -137,6 +137,15 @@ class MetricsFile(Callback):
         self._finished = True
         self.write(trainer, pl_module)
 
+    def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        # resumed at its limit already (e.g. --trainer.max_steps = the checkpoint's step, to test a run
+        # cut off by hand): Lightning skips the training hooks, so the resumed history is applied here,
+        # before the test writes metrics.json
+        if self._loaded is not None:
+            self._resume()
+            self._finished = True
+            self.write(trainer, pl_module)
+
     # --- figures -----------------------------------------------------------------------------
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if trainer.sanity_checking or trainer.state.fn != "fit":
