@@ -398,6 +398,18 @@ def test_recur_stream_prints_what_recur_decode_prints(corpus, checkpoint, capsys
     assert [line for line in together if "\t" in line] == finals
 
 
+def test_recur_stream_keeps_a_recorded_sets_transcripts_in_recogs_as_recur_decode(corpus, checkpoint, capsys, tmp_path,
+                                                                                  monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a lone checkpoint's recorded sets go to ./decode/<set>/
+    _, decoded, _ = run_cli(capsys, ["decode", "--model", str(checkpoint), str(corpus.test), "--set", "a"])
+    code, streamed, _ = run_cli(capsys, ["stream", "--model", str(checkpoint), str(corpus.test), "--set", "b"])
+    assert code == 0 and len(decoded) == len(streamed) == 1  # the score line alone
+    assert decoded[0].replace("decode: a:", "stream: b:").replace("/a", "/b") == streamed[0]
+    assert streamed[0].endswith(f"transcripts in {Path('decode') / 'b' / 'recogs.txt'})")
+    recogs = [(tmp_path / "decode" / s / "recogs.txt").read_text() for s in ("a", "b")]
+    assert recogs[0] == recogs[1] and recogs[0].count("\thyp=") == len(corpus.waves)
+
+
 def test_recur_stream_bad_inputs_are_one_line_each(corpus, checkpoint, capsys, monkeypatch, tmp_path):
     folder = tmp_path / "mixed"
     folder.mkdir()

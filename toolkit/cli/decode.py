@@ -177,12 +177,10 @@ def score_result(
     into its metrics.json; an ad-hoc decode (no --set) is scored under decode/adhoc/, so it never replaces the
     files of a recorded set of the same name (the results table is made from metrics.json). ``printed``:
     whether the transcripts were printed; if not, the line says which file holds them."""
+    from toolkit.decode.scoring import score_line, unscored_warning
+
     if args.set_name and not result.refs:
-        print(
-            f"recur {command}: warning: --set {args.set_name}: nothing decoded has a reference, so nothing is "
-            "scored (give a manifest, .txt files beside the audio, or --ref FILE)",
-            file=sys.stderr,
-        )
+        print(unscored_warning(command, args.set_name), file=sys.stderr)
     if not result.refs:
         return None
     if exp_dir is not None and args.set_name:
@@ -193,6 +191,5 @@ def score_result(
         base = exp_dir / "decode" if exp_dir else Path(args.out or "./x").parent / "decode"
         out_dir = (base if args.set_name else base / "adhoc") / tag
         figures = result.write_scoring(out_dir, name=tag)
-    where = f"{out_dir}" if printed or args.out else f"{out_dir}; transcripts in {out_dir / 'recogs.txt'}"
-    print(f"recur {command}: {tag}: WER {100 * figures['wer']:.2f}%  CER {100 * figures['cer']:.2f}%  ({where})")
+    print(score_line(command, tag, figures, out_dir, printed or bool(args.out)))
     return tag

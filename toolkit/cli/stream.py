@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from toolkit.cli.decode import add_search_options, score_result
+from toolkit.cli.decode import add_search_options, score_result, transcripts_printed
 
 COMMAND = "stream"
 HELP = (
@@ -186,7 +186,9 @@ def run(args: argparse.Namespace) -> int:
     references = read_references(args.ref) if args.ref else {}
 
     batch = recognizer.batch()
-    tty = not args.out and sys.stdout.isatty()
+    # as recur decode: a recorded set's transcripts go into its recogs.txt, not onto the terminal
+    printing = transcripts_printed(args, any(references.get(s.id, s.ref) is not None for s in sources))
+    tty = printing and sys.stdout.isatty()
     finals: list[Result | None] = [None] * len(sources)
     settled = [False] * len(sources)
     skipped: list[tuple[str, str]] = []
@@ -212,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
             if r is not None:
                 line = f"{r.id}\t{r.text}\n"
                 lines.append(line)
-                if not args.out:
+                if printing:
                     show("")
                     sys.stdout.write(line)
                     sys.stdout.flush()
@@ -306,7 +308,7 @@ def run(args: argparse.Namespace) -> int:
     if out.refs:
         counts, _ = score(out.refs, {r.id: r.text for r in results})
         out.wer, out.cer = counts.wer, counts.cer
-    tag = score_result("stream", model, out, args, options, exp_dir)
+    tag = score_result("stream", model, out, args, options, exp_dir, printed=printing)
     if tag and exp_dir is not None and args.set_name and round_s:
         update_final(exp_dir, {
             f"{tag}/chunk_ms": 1000 * chunk_s,

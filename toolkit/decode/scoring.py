@@ -143,3 +143,19 @@ def write_scoring(
         "\n".join([f"{name}\t{summary}".strip()] + [f"{k}\t{v}" for k, v in figures.items()]) + "\n",
     )
     return figures
+
+
+def score_line(command: str, tag: str, figures: Mapping[str, float], out_dir: Path, printed: bool) -> str:
+    """The line ``recur decode`` and ``recur stream`` print for a scored set (a checkpoint or an export
+    folder); ``printed``: whether the transcripts went to the terminal or --out (if not, the line says which
+    file holds them)."""
+    where = f"{out_dir}" if printed else f"{out_dir}; transcripts in {out_dir / 'recogs.txt'}"
+    return f"recur {command}: {tag}: WER {100 * figures['wer']:.2f}%  CER {100 * figures['cer']:.2f}%  ({where})"
+
+
+def unscored_warning(command: str, set_name: str) -> str:
+    """The warning for ``--set NAME`` when nothing decoded has a reference."""
+    return (
+        f"recur {command}: warning: --set {set_name}: nothing decoded has a reference, so nothing is scored "
+        "(give a manifest, .txt files beside the audio, or --ref FILE)"
+    )

@@ -35,7 +35,7 @@ def decode_export_folder(args: argparse.Namespace) -> int:
     """Run ``recur decode`` (its parsed arguments) on the export folder ``args.model[0]``."""
     from toolkit.data.io import write_text
     from toolkit.data.text import read_references
-    from toolkit.decode.scoring import write_scoring
+    from toolkit.decode.scoring import score_line, unscored_warning, write_scoring
     from toolkit.deploy import BeamOptions, Recognizer, expand_inputs, transcribe_files
 
     _refuse_unsupported(args)
@@ -73,11 +73,7 @@ def decode_export_folder(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     if args.set_name and not refs:
-        print(
-            f"recur decode: warning: --set {args.set_name}: nothing decoded has a reference, so nothing is scored "
-            "(give a manifest, .txt files beside the audio, or --ref FILE)",
-            file=sys.stderr,
-        )
+        print(unscored_warning("decode", args.set_name), file=sys.stderr)
     if refs:
         tag = f"_beam{args.beam}" if args.beam else ""
         tag += "_kenlm" if decoder is not None and decoder.uses_lm else ""
@@ -95,8 +91,7 @@ def decode_export_folder(args: argparse.Namespace) -> int:
 
             update_final(Path(args.exp_dir), {f"{tag}/wer": figures["wer"], f"{tag}/cer": figures["cer"],
                                               f"{tag}/rtf": rtf})  # fmt: skip
-        where = f"{out_dir}" if printed or args.out else f"{out_dir}; transcripts in {out_dir / 'recogs.txt'}"
-        print(f"recur decode: {tag}: WER {100 * figures['wer']:.2f}%  CER {100 * figures['cer']:.2f}%  ({where})")
+        print(score_line("decode", tag, figures, out_dir, printed or bool(args.out)))
     return 0 if results or not (len(results) + len(skipped)) else 1
 
 
