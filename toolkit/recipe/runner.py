@@ -514,6 +514,8 @@ class RecipeRunner:
                 out.write("\n===== interrupted (Ctrl-C)\n")
                 _stop(proc)
                 raise
+            finally:
+                proc.stdout.close()
         if code != 0:
             raise StageFailed(job.label, code, self._advice(job, argv, _cause(tail, code)), log)
 
