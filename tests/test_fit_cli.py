@@ -94,6 +94,16 @@ def test_resume_at_its_limit_tests_and_keeps_the_history(tmp_path):
     assert after["final"] == before["final"] and after["best"]["step"] == before["best"]["step"]
 
 
+def test_metrics_record_the_commit_the_run_started_from(tmp_path, monkeypatch):
+    from toolkit.train import metrics_file
+
+    commits = iter(["abc1234", *["def5678-dirty"] * 100])  # the checkout moves on after the start
+    monkeypatch.setattr(metrics_file, "source_commit", lambda: next(commits))
+    exp = tmp_path / "c"
+    assert fit("--config", write_config(tmp_path, exp)) == 0
+    assert json.loads((exp / "metrics.json").read_text())["commit"] == "abc1234"
+
+
 def test_resume_without_a_checkpoint_is_an_error_not_a_fresh_start(tmp_path, capsys):
     exp = tmp_path / "empty"
     assert fit("--config", write_config(tmp_path, exp), "--ckpt_path", "last") == 2

@@ -89,6 +89,13 @@ class MetricsFile(Callback):
         self._batch_t0: float | None = None
         self._finished = False
         self._loaded: dict[str, Any] | None = None
+        # the source this process runs: read once when the run starts, since the checkout may move on
+        # (a commit, an edit) while a long training goes on with the code it imported
+        self._commit: str | None = None
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if self._commit is None:
+            self._commit = source_commit()
 
     # --- state carried in checkpoints -------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -200,7 +207,7 @@ class MetricsFile(Callback):
             "task": f"{type(pl_module).__module__}.{type(pl_module).__qualname__}",
             "exp_dir": os.path.abspath(trainer.default_root_dir),
             "hardware": hardware_string(_accelerator(trainer)),
-            "commit": source_commit(),
+            "commit": self._commit or source_commit(),
             "params": {
                 "total": params,
                 "trainable": trainable,
