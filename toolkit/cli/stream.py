@@ -186,8 +186,11 @@ def run(args: argparse.Namespace) -> int:
     references = read_references(args.ref) if args.ref else {}
 
     batch = recognizer.batch()
+    # every input with a reference counts, a skipped one as a deletion of its whole reference (as recur decode)
+    refs = {src.id: references.get(src.id, src.ref) for src in sources}
+    refs = {uid: ref for uid, ref in refs.items() if ref is not None}
     # as recur decode: a recorded set's transcripts go into its recogs.txt, not onto the terminal
-    printing = transcripts_printed(args, any(references.get(s.id, s.ref) is not None for s in sources))
+    printing = transcripts_printed(args, bool(refs))
     tty = printing and sys.stdout.isatty()
     finals: list[Result | None] = [None] * len(sources)
     settled = [False] * len(sources)
@@ -301,9 +304,7 @@ def run(args: argparse.Namespace) -> int:
 
     out = Transcription(results, skipped, audio_s, compute)
     norm = model.tokenizer.normalize
-    # every input with a reference counts, a skipped one as a deletion of its whole reference (as recur decode)
-    refs = {src.id: references.get(src.id, src.ref) for src in sources}
-    out.refs = {uid: norm(ref) for uid, ref in refs.items() if ref is not None}
+    out.refs = {uid: norm(ref) for uid, ref in refs.items()}
     exp_dir = Path(args.exp_dir) if args.exp_dir else (Path(args.model) if Path(args.model).is_dir() else None)
     if out.refs:
         counts, _ = score(out.refs, {r.id: r.text for r in results})

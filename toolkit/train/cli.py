@@ -97,9 +97,10 @@ class FitCLI(LightningCLI):
         # section (--model.init_args.encoder_opts.input_std null) into the string 'None'; no option of
         # ours takes that string, so it is read back as the null the user wrote
         for section in ("model", "data"):
-            init_args = self._get(self.config, section, default=None)
-            init_args = getattr(init_args, "init_args", None)
-            for value in vars(init_args).values() if init_args is not None else ():
+            init_args = getattr(self._get(self.config, section), "init_args", None)
+            if init_args is None:
+                continue
+            for value in vars(init_args).values():
                 if isinstance(value, dict):
                     value.update({k: None for k, v in value.items() if v == "None"})
 
